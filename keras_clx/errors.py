@@ -1,0 +1,24 @@
+"""User-facing errors: one line that names the file, line or field and what is expected."""
+
+
+class ClxError(Exception):
+    """A problem with the user's input (recipe, data, run directory, option).
+
+    The CLI prints `error: <message>` and exits with code 2, without a traceback.
+    """
+
+
+class DataError(ClxError):
+    """Malformed or inconsistent data: names the file (and line) at fault."""
+
+    def __init__(self, message, path=None, line=None):
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        super().__init__(where + message)
+        self.path = path
+        self.line = line
+
+
+class RecipeError(ClxError):
+    """An invalid recipe file or override (unknown key, bad value)."""

@@ -1,0 +1,142 @@
+"""Backbone factory: keras-hub presets, local preset directories, small from-scratch encoders.
+
+`build_backbone(spec, texts, ...)` returns `(backbone, preprocessor)`:
+
+- a small configuration name (`bert_tiny`, `bert_small`, `xlmr_tiny`, `xlmr_small`):
+  randomly initialised, with a vocabulary learned from `texts` (WordPiece for BERT,
+  SentencePiece for XLM-R). The default for the demo and the tests.
+- a keras-hub preset name (`bert_base_multi`, `xlm_roberta_base_multi`, ...) or a
+  `kaggle://` / `hf://` handle: downloaded by keras-hub on first use.
+- a local preset directory (written by `save_to_preset`).
+"""
+
+import io
+import os
+
+import keras
+import keras_hub
+
+from keras_clx.errors import ClxError
+
+SMALL_CONFIGS = {
+    "tiny": dict(num_layers=2, num_heads=2, hidden_dim=64, intermediate_dim=128),
+    "small": dict(num_layers=4, num_heads=4, hidden_dim=256, intermediate_dim=1024),
+    "base": dict(num_layers=12, num_heads=12, hidden_dim=768, intermediate_dim=3072),
+}
+FAMILIES = ("bert", "xlmr")
+MULTILINGUAL_PRESETS = ("bert_base_multi", "xlm_roberta_base_multi", "xlm_roberta_large_multi")
+_BERT_RESERVED = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]
+
+
+def small_backbone_names():
+    return [f"{family}_{size}" for family in FAMILIES for size in SMALL_CONFIGS]
+
+
+def backbone_family(backbone):
+    """`"bert"` or `"xlmr"`: which embedding cut and pooling the classifiers use."""
+    if isinstance(backbone, keras_hub.models.XLMRobertaBackbone):
+        return "xlmr"
+    if isinstance(backbone, keras_hub.models.BertBackbone):
+        return "bert"
+    raise ClxError(
+        f"backbone {type(backbone).__name__} is not supported; use a BERT or XLM-R backbone"
+    )
+
+
+def _text_dataset(texts):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices(list(texts)).batch(256)
+
+
+def learn_wordpiece_vocabulary(texts, vocabulary_size, lowercase=True):
+    """A WordPiece vocabulary (at most `vocabulary_size` entries) learned from `texts`."""
+    return keras_hub.tokenizers.compute_word_piece_vocabulary(
+        _text_dataset(texts),
+        vocabulary_size=vocabulary_size,
+        lowercase=lowercase,
+        reserved_tokens=_BERT_RESERVED,
+    )
+
+
+def learn_sentencepiece_proto(texts, vocabulary_size):
+    """A SentencePiece unigram model learned from `texts`, with XLM-R's special ids."""
+    import sentencepiece
+
+    texts = [t for t in texts if t.strip()]
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts),
+        model_writer=model,
+        vocab_size=vocabulary_size,
+        model_type="unigram",
+        hard_vocab_limit=False,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        num_threads=1,
+        minloglevel=2,
+    )
+    return model.getvalue()
+
+
+def _small_backbone(name, texts, sequence_length, vocabulary_size, dtype=None):
+    family, size = name.split("_", 1)
+    if texts is None:
+        raise ClxError(f"backbone {name!r} learns its vocabulary from the recipe's texts")
+    if family == "bert":
+        vocabulary = learn_wordpiece_vocabulary(texts, vocabulary_size)
+        tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=True)
+        preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
+            tokenizer, sequence_length=sequence_length
+        )
+        backbone_cls = keras_hub.models.BertBackbone
+    else:
+        proto = learn_sentencepiece_proto(texts, vocabulary_size)
+        tokenizer = keras_hub.models.XLMRobertaTokenizer(proto=proto)
+        preprocessor = keras_hub.models.XLMRobertaTextClassifierPreprocessor(
+            tokenizer, sequence_length=sequence_length
+        )
+        backbone_cls = keras_hub.models.XLMRobertaBackbone
+    backbone = backbone_cls(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        max_sequence_length=max(sequence_length, 32),
+        dtype=dtype,
+        **SMALL_CONFIGS[size],
+    )
+    return backbone, preprocessor
+
+
+def _is_preset_dir(spec):
+    return os.path.isdir(spec) and os.path.exists(os.path.join(spec, "config.json"))
+
+
+def build_backbone(spec, texts=None, sequence_length=128, vocabulary_size=4000, dtype=None):
+    """Returns `(backbone, preprocessor)` for a backbone spec (see the module docstring)."""
+    if spec in small_backbone_names():
+        return _small_backbone(spec, texts, sequence_length, vocabulary_size, dtype)
+    looks_local = os.sep in spec or spec.startswith(".")
+    if looks_local and not _is_preset_dir(spec):
+        raise ClxError(f"backbone directory {spec!r} is not a keras-hub preset (no config.json)")
+    known = set(keras_hub.models.Backbone.presets) | set(MULTILINGUAL_PRESETS)
+    is_handle = "://" in spec
+    if not (looks_local or is_handle or spec in known):
+        import difflib
+
+        options = small_backbone_names() + sorted(MULTILINGUAL_PRESETS)
+        close = difflib.get_close_matches(spec, options + sorted(known), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ClxError(
+            f"unknown backbone {spec!r}{hint} (small: {', '.join(small_backbone_names())}; "
+            f"presets such as {', '.join(MULTILINGUAL_PRESETS)}; or a local preset directory)"
+        )
+    try:
+        backbone = keras_hub.models.Backbone.from_preset(spec, dtype=dtype)
+        preprocessor = keras_hub.models.TextClassifierPreprocessor.from_preset(
+            spec, sequence_length=sequence_length
+        )
+    except (OSError, ValueError) as error:
+        raise ClxError(f"cannot load backbone {spec!r}: {error}") from error
+    backbone_family(backbone)
+    return backbone, preprocessor

@@ -1,0 +1,79 @@
+"""`CrossLingualClassifier`: a keras-hub `Task` with a path from the token embeddings on.
+
+Adversarial training perturbs the output of the token embedding (BERT) or of the
+fused token + position embedding (XLM-R; the sum is additive, so its gradient is
+the token-embedding gradient). keras-hub backbones are Functional models, so a
+sub-model that starts at that intermediate tensor shares every weight:
+
+    embeddings = model.embed(x)                        # the perturbation point
+    logits, features = model.classify_embeddings(embeddings + r, x)
+
+`features` is the representation the head classifies (used by instance weighting).
+"""
+
+import keras
+import keras_hub
+
+from keras_clx.models.backbones import backbone_family
+
+
+class _EmbeddingPath:
+    """The backbone split at its embedding output (plain object: not tracked twice)."""
+
+    def __init__(self, backbone):
+        family = backbone_family(backbone)
+        cut = backbone.token_embedding.output if family == "bert" else backbone.embeddings.output
+        self.input_names = [name for name in backbone.input if name != "token_ids"]
+        self.embed = keras.Model(backbone.input["token_ids"], cut)
+        others = [backbone.input[name] for name in self.input_names]
+        self.encode = keras.Model([cut, *others], backbone.output)
+
+
+class CrossLingualClassifier(keras_hub.models.Task):
+    """Base of the sequence and token classifiers.
+
+    Subclasses build their layers, then call `_build(backbone, preprocessor, **kwargs)`,
+    and implement `head(backbone_outputs, training)` returning `(logits, features)`:
+    the same head serves the Functional graph and the embedding path.
+    """
+
+    def _build(self, backbone, preprocessor, **kwargs):
+        inputs = backbone.input
+        logits, _ = self.head(backbone(inputs))
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+        self._path = _EmbeddingPath(backbone)
+
+    def head(self, backbone_outputs, training=None):
+        raise NotImplementedError
+
+    def embed(self, x, training=False):
+        """The token embeddings of a preprocessed batch `x` (the perturbation point)."""
+        return self._path.embed(x["token_ids"], training=training)
+
+    def classify_embeddings(self, embeddings, x, training=False):
+        """`(logits, features)` from (possibly perturbed) `embeddings` of batch `x`."""
+        inputs = [embeddings, *(x[name] for name in self._path.input_names)]
+        return self.head(self._path.encode(inputs, training=training), training=training)
+
+    def classify(self, x, training=False):
+        """`(logits, features)` of a preprocessed batch `x`."""
+        return self.classify_embeddings(self.embed(x, training), x, training)
+
+    def compile(
+        self,
+        optimizer="auto",
+        loss="auto",
+        *,
+        metrics="auto",
+        learning_rate=5e-5,
+        weight_decay=0.01,
+        **kwargs,
+    ):
+        """keras-hub defaults: AdamW, cross-entropy on logits, accuracy."""
+        if optimizer == "auto":
+            optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+        if loss == "auto":
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        if metrics == "auto":
+            metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
