@@ -1,0 +1,391 @@
+"""Dataset registry: where each data set comes from, which files it has, how to fetch it.
+
+Data lives in one folder per data set under a data directory: the `data_dir`
+argument, else the `CLX_DATA_DIR` environment variable, else
+`~/.cache/keras_clx/data`. `download` fetches an archive with `urllib`,
+unpacks it beside the target and moves it into place only once every expected
+file is there, so an interrupted or failed download leaves nothing behind.
+"""
+
+import dataclasses
+import difflib
+import hashlib
+import os
+import pathlib
+import posixpath
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from typing import Optional
+
+from keras_clx.errors import ClxError
+
+DATA_DIR_ENV = "CLX_DATA_DIR"
+DEFAULT_DATA_DIR = "~/.cache/keras_clx/data"
+ARCHIVE_KINDS = ("zip", "tar.gz")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What the registry knows about one data set.
+
+    Args:
+        name: registry key.
+        description: one line.
+        citation: the paper to cite.
+        license: licence of the data, as stated by its authors.
+        url: download URL (or home page when `archive` is `None`).
+        files: relative paths every complete copy has.
+        archive: `"zip"`, `"tar.gz"`, or `None` when it cannot be downloaded.
+        folder: folder name under the data directory (default: `name`).
+        archive_root: folder inside the archive that holds `files` (after a
+            single top-level folder, as in GitHub archives, is skipped).
+        renames: `{name in archive: name in files}`, for releases whose file
+            names differ from the expected ones.
+        sha256: checksum of the archive, checked when set.
+        instructions: how to obtain the data when it cannot be downloaded.
+    """
+
+    name: str
+    description: str
+    citation: str
+    license: str
+    url: str
+    files: tuple
+    archive: Optional[str] = None
+    folder: Optional[str] = None
+    archive_root: Optional[str] = None
+    renames: dict = dataclasses.field(default_factory=dict)
+    sha256: Optional[str] = None
+    instructions: Optional[str] = None
+
+    def __post_init__(self):
+        if self.archive not in ARCHIVE_KINDS + (None,):
+            raise ValueError(
+                f"archive must be one of {ARCHIVE_KINDS} or None, got {self.archive!r}"
+            )
+        if self.folder is None:
+            object.__setattr__(self, "folder", self.name)
+        object.__setattr__(self, "files", tuple(self.files))
+
+
+_MTOD_SPLITS = [(lang, split) for lang in ("en", "es", "th") for split in ("train", "eval", "test")]
+_SEMEVAL_LANGUAGES = ("dutch", "english", "french", "russian", "spanish", "turkish")
+_UMSAB_LANGUAGES = (
+    "arabic", "english", "french", "german", "hindi", "italian", "portuguese", "spanish"
+)
+_MLDOC_LANGUAGES = (
+    "chinese", "english", "french", "german", "italian", "japanese", "russian", "spanish"
+)
+_MLDOC_SPLITS = ("train.1000", "train.2000", "train.5000", "train.10000", "dev", "test")
+
+_DATASETS = {
+    info.name: info
+    for info in [
+        DatasetInfo(
+            name="mtod",
+            description="Multilingual task-oriented dialog: 12 intents and slot spans, en/es/th.",
+            citation=(
+                "Schuster, Gupta, Shah, Lewis. Cross-lingual Transfer Learning for "
+                "Multilingual Task Oriented Dialog. NAACL 2019."
+            ),
+            license="CC BY-SA",
+            url=(
+                "https://download.pytorch.org/data/"
+                "multilingual_task_oriented_dialog_slotfilling.zip"
+            ),
+            files=tuple(f"{lang}/{split}-{lang}.tsv" for lang, split in _MTOD_SPLITS),
+            archive="zip",
+            folder="multilingual_task_oriented_dialog",
+            renames={
+                f"th/{split}-th_TH.tsv": f"th/{split}-th.tsv" for split in ("train", "eval", "test")
+            },
+        ),
+        DatasetInfo(
+            name="mldoc",
+            description="MLDoc: Reuters news, 4 topics (CCAT/ECAT/GCAT/MCAT), 8 languages.",
+            citation=(
+                "Schwenk, Li. A Corpus for Multilingual Document Classification in Eight "
+                "Languages. LREC 2018."
+            ),
+            license="Reuters Corpus (RCV1/RCV2) research agreement with NIST; not redistributable",
+            url="https://github.com/facebookresearch/MLDoc",
+            files=tuple(f"{lang}.{split}" for lang in _MLDOC_LANGUAGES for split in _MLDOC_SPLITS),
+            instructions=(
+                "MLDoc is built from the Reuters corpora RCV1 and RCV2, which need a signed "
+                "agreement (https://trec.nist.gov/data/reuters/reuters.html). With both corpora "
+                "unpacked, run `generate_documents.py` from "
+                "https://github.com/facebookresearch/MLDoc "
+                "once per indices file (`--indices-file rcv2-indices/<language>.<split> "
+                "--output-filename <dataset dir>/<language>.<split> --rcv-dir <rcv1 or rcv2 "
+                "language folder>`), so that the dataset folder holds files such as "
+                "`english.train.1000`, `english.dev` and `german.test`."
+            ),
+        ),
+        DatasetInfo(
+            name="semeval2016",
+            description="SemEval-2016 Task 5 ABSA, restaurants: opinion targets, 6 languages.",
+            citation=(
+                "Pontiki et al. SemEval-2016 Task 5: Aspect Based Sentiment Analysis. "
+                "SemEval 2016, pp. 19-30."
+            ),
+            license="unclear: research use by the task organisers' terms; do not redistribute",
+            url=(
+                "https://github.com/YaxinCui/ABSADataset/archive/"
+                "175bdc1ead020dae16e4e356c849901cedf4e3cf.zip"
+            ),
+            files=tuple(
+                f"{split}/restaurants_{split}_{lang}.xml"
+                for split in ("train", "test")
+                for lang in _SEMEVAL_LANGUAGES
+            ),
+            archive="zip",
+            folder="semeval2016_absa_restaurants",
+            archive_root="SemEval2016Task5Corrected",
+        ),
+        DatasetInfo(
+            name="umsab",
+            description="XLM-T multilingual sentiment (UMSAB): 3-class tweets, 8 languages.",
+            citation=(
+                "Barbieri, Espinosa Anke, Camacho-Collados. XLM-T: Multilingual Language Models "
+                "in Twitter for Sentiment Analysis and Beyond. LREC 2022."
+            ),
+            license="per source data set (tweets); repository code Apache-2.0",
+            url=(
+                "https://github.com/cardiffnlp/xlm-t/archive/"
+                "874214d64d96599eb869a033c22ec2cc57d19256.zip"
+            ),
+            files=tuple(
+                f"sentiment/{lang}/{split}_{kind}.txt"
+                for lang in _UMSAB_LANGUAGES
+                for split in ("train", "val", "test")
+                for kind in ("text", "labels")
+            ),
+            archive="zip",
+            folder="umsab_xlmt_sentiment",
+            archive_root="data",
+        ),
+    ]
+}
+
+
+def list_datasets():
+    """Names of the registered data sets, sorted."""
+    return sorted(_DATASETS)
+
+
+def get_dataset(name):
+    """The `DatasetInfo` registered as `name`; a `ClxError` suggests the closest name."""
+    if isinstance(name, DatasetInfo):
+        return name
+    if name in _DATASETS:
+        return _DATASETS[name]
+    close = difflib.get_close_matches(str(name).lower(), list_datasets(), n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else "."
+    raise ClxError(f"unknown dataset {name!r}{hint} Known datasets: {', '.join(list_datasets())}")
+
+
+def _data_root(explicit):
+    # `data_dir` itself, under a name that the `data_dir=` arguments below do not shadow.
+    path = explicit or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
+    return pathlib.Path(path).expanduser()
+
+
+def data_dir(explicit=None):
+    """The data directory: `explicit`, else `$CLX_DATA_DIR`, else `~/.cache/keras_clx/data`."""
+    return _data_root(explicit)
+
+
+def dataset_dir(name, data_dir=None):
+    """The folder of data set `name` (a name or a `DatasetInfo`) under the data directory."""
+    return _data_root(data_dir) / get_dataset(name).folder
+
+
+def missing_files(info, root):
+    """The expected files of `info` (a name or a `DatasetInfo`) that are not under `root`."""
+    info = get_dataset(info)
+    root = pathlib.Path(root)
+    return [f for f in info.files if not (root / f).is_file()]
+
+
+def download(name, data_dir=None, url=None, progress=True, force=False):
+    """Downloads and unpacks a data set into `dataset_dir(name, data_dir)`.
+
+    The archive is streamed to a temporary file beside the target, checked
+    against `sha256` when the registry has one, unpacked (refusing entries
+    that would land outside the folder), checked for every expected file, and
+    only then moved into place. A complete copy is kept as is; an existing
+    incomplete folder is replaced only with `force=True`.
+
+    Args:
+        name: a registered name or a `DatasetInfo`.
+        data_dir: data directory (see `data_dir`).
+        url: download from here instead of the registered URL (a mirror).
+        progress: print a progress line to stderr.
+        force: download even when the folder exists, replacing it.
+
+    Returns:
+        The dataset folder.
+    """
+    info = get_dataset(name)
+    target = dataset_dir(info, data_dir)
+    if info.archive is None:
+        raise ClxError(
+            f"dataset {info.name!r} cannot be downloaded automatically. {info.instructions or ''}"
+            f" Put the files in {target}."
+        )
+    if target.exists() and not force:
+        missing = missing_files(info, target)
+        if not missing:
+            return target
+        raise ClxError(
+            f"{target} exists but is incomplete (missing {_shorten(missing)}); "
+            "remove it or download with force=True"
+        )
+    url = url or info.url
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = pathlib.Path(tempfile.mkdtemp(prefix=f".{info.folder}.", dir=target.parent))
+    except OSError as e:
+        raise ClxError(f"cannot write to the data directory {target.parent}: {e}") from None
+    try:
+        archive = work / "archive"
+        digest = _fetch(url, archive, info.name if progress else None)
+        if info.sha256 and digest != info.sha256.lower():
+            raise ClxError(
+                f"checksum mismatch for {url}: expected sha256 {info.sha256}, got {digest}"
+            )
+        unpacked = work / "unpacked"
+        _extract(archive, unpacked, info.archive, url)
+        root = _dataset_root(unpacked, info)
+        for source, dest in info.renames.items():
+            if (root / source).is_file() and not (root / dest).exists():
+                (root / source).rename(root / dest)
+        missing = missing_files(info, root)
+        if missing:
+            raise ClxError(
+                f"the archive from {url} lacks expected files of {info.name!r}: {_shorten(missing)}"
+            )
+        if target.exists():
+            previous = work / "previous"
+            target.rename(previous)
+            try:
+                root.rename(target)
+            except OSError:
+                previous.rename(target)
+                raise
+        else:
+            root.rename(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def _shorten(paths, n=5):
+    more = f" and {len(paths) - n} more" if len(paths) > n else ""
+    return ", ".join(paths[:n]) + more
+
+
+def _fetch(url, dest, label, chunk_size=1 << 16):
+    """Streams `url` into `dest`; returns the sha256 hex digest.
+
+    `label` set: prints a progress line to stderr.
+    """
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0)
+            done, shown = 0, 0.0
+            while chunk := response.read(chunk_size):
+                out.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                if label and time.monotonic() - shown > 0.2:
+                    shown = time.monotonic()
+                    _progress(label, done, total)
+            if label:
+                _progress(label, done, total)
+                print(file=sys.stderr)
+    except urllib.error.HTTPError as e:
+        raise ClxError(f"download failed: HTTP {e.code} {e.reason} for {url}") from None
+    except urllib.error.URLError as e:
+        raise ClxError(f"download failed: cannot reach {url} ({e.reason})") from None
+    except (OSError, ValueError) as e:
+        raise ClxError(f"download failed for {url}: {e}") from None
+    return digest.hexdigest()
+
+
+def _progress(label, done, total):
+    line = f"\rdownloading {label}: {done / 1e6:.1f} MB"
+    if total:
+        line += f" of {total / 1e6:.1f} MB ({100 * done // total}%)"
+    print(line, end="", file=sys.stderr, flush=True)
+
+
+def _check_member(name, url, link=None):
+    """Refuses archive entries (or link targets) that would land outside the folder."""
+    for path in (name, link):
+        if path is None:
+            continue
+        posix = path.replace("\\", "/")
+        normalized = posixpath.normpath(posix)
+        escapes = normalized == ".." or normalized.startswith("../")
+        if posix.startswith("/") or escapes or ":" in posix.split("/")[0]:
+            raise ClxError(
+                f"refusing archive from {url}: entry {name!r} points outside its folder"
+            )
+
+
+def _extract(archive, dest, kind, url):
+    """Unpacks a zip or tar.gz `archive` into `dest`, refusing path traversal."""
+    dest.mkdir()
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(archive) as zf:
+                for name in zf.namelist():
+                    _check_member(name, url)
+                zf.extractall(dest)
+            return
+        with tarfile.open(archive, "r:gz") as tf:
+            for member in tf.getmembers():
+                if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+                    raise ClxError(
+                        f"refusing archive from {url}: entry {member.name!r} is not a file"
+                    )
+                link = None
+                if member.issym():
+                    link = posixpath.join(posixpath.dirname(member.name), member.linkname)
+                elif member.islnk():
+                    link = member.linkname
+                _check_member(member.name, url, link)
+            if hasattr(tarfile, "data_filter"):
+                tf.extractall(dest, filter="data")
+            else:
+                tf.extractall(dest)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as e:
+        raise ClxError(f"cannot unpack the {kind} archive from {url}: {e}") from None
+
+
+def _dataset_root(unpacked, info):
+    """The folder of the unpacked archive that holds the data set's files.
+
+    A single top-level folder (as in GitHub archives) is looked through, then
+    `info.archive_root` is applied.
+    """
+    candidates = [unpacked]
+    entries = [e for e in unpacked.iterdir() if e.name != "__MACOSX"]
+    if len(entries) == 1 and entries[0].is_dir():
+        candidates.append(entries[0])
+    roots = [c / info.archive_root if info.archive_root else c for c in candidates]
+    for root in roots:
+        if root.is_dir() and len(missing_files(info, root)) < len(info.files):
+            return root
+    for root in roots:
+        if root.is_dir():
+            return root
+    raise ClxError(f"the archive for {info.name!r} has no folder {info.archive_root!r}")
