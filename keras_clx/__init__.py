@@ -1,3 +1,58 @@
-"""keras-clx: zero-shot cross-lingual text classification with Keras 3."""
+"""keras-clx: zero-shot cross-lingual text classification with Keras 3.
+
+The public API is re-exported here and imported on first use, so that
+`import keras_clx` (and the CLI) does not import Keras before the backend is chosen.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    # recipes and runs
+    "Recipe": "keras_clx.recipes",
+    "load_recipe": "keras_clx.recipes",
+    "apply_overrides": "keras_clx.recipes",
+    "fit": "keras_clx.experiment",
+    "evaluate": "keras_clx.experiment",
+    "load_run": "keras_clx.experiment",
+    "Run": "keras_clx.experiment",
+    # data
+    "Example": "keras_clx.data.records",
+    "Span": "keras_clx.data.records",
+    "LabelVocabulary": "keras_clx.data.records",
+    "CrossLingualCorpus": "keras_clx.data.corpus",
+    "LanguageData": "keras_clx.data.corpus",
+    "DemoConfig": "keras_clx.data.demo",
+    "make_demo_corpus": "keras_clx.data.demo",
+    "load_corpus": "keras_clx.data.datasets",
+    "read_mtod": "keras_clx.data.readers",
+    "read_mldoc": "keras_clx.data.readers",
+    "read_table": "keras_clx.data.readers",
+    "read_texts": "keras_clx.data.readers",
+    "read_semeval": "keras_clx.data.semeval",
+    # models
+    "build_backbone": "keras_clx.models.backbones",
+    "SequenceClassifier": "keras_clx.models.sequence_classifier",
+    # evaluation
+    "Report": "keras_clx.evaluation.report",
+    "entity_scores": "keras_clx.evaluation.entity_f1",
+    # errors
+    "ClxError": "keras_clx.errors",
+    "DataError": "keras_clx.errors",
+    "RecipeError": "keras_clx.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'keras_clx' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -35,6 +35,7 @@ class DataConfig:
     sources: list = dataclasses.field(default_factory=lambda: ["source"])
     targets: list = dataclasses.field(default_factory=lambda: ["near", "mid", "far"])
     data_dir: typing.Optional[str] = None  # default: $CLX_DATA_DIR
+    leave_one_out: bool = False  # each target trained on all other listed languages
     max_train_examples: typing.Optional[int] = None  # cap per source language (quick runs)
     max_eval_examples: typing.Optional[int] = None  # cap per language and split
     options: dict = dataclasses.field(default_factory=dict)  # dataset-specific settings
@@ -51,8 +52,23 @@ class ModelConfig:
 
 
 @dataclasses.dataclass
+class SelfTrainingConfig:
+    """Class-balanced self-training on the targets' unlabelled text (paper 000)."""
+
+    enabled: bool = False
+    k_per_class: int = 30  # Kt: most confident pseudo-labels per predicted class and round
+    epochs_per_round: int = 1
+    max_rounds: int = 5
+    patience: int = 2  # rounds without improvement of `monitor` before stopping
+    monitor: str = "target_dev"  # target_dev (as the paper) | source_dev (strict zero-shot)
+    threshold: typing.Optional[float] = None  # minimum confidence of a pseudo-label
+    reinitialize: bool = False  # re-initialise the weights each round (reference code)
+    soft_labels: bool = False
+
+
+@dataclasses.dataclass
 class TrainConfig:
-    """Optimisation settings."""
+    """Optimisation settings and the transfer methods to apply."""
 
     batch_size: int = 32
     learning_rate: float = 5e-4
@@ -62,6 +78,17 @@ class TrainConfig:
     seed: int = 0
     jit_compile: typing.Any = "auto"
     dtype_policy: typing.Optional[str] = None  # e.g. mixed_bfloat16
+    # Embedding perturbation (paper 000, Eq. 1-2).
+    perturbation: str = "none"  # none | adversarial | random | virtual
+    epsilon: float = 1.0
+    clean_weight: float = 1.0  # total loss = clean_weight * L_clean + L_perturbed
+    perturbation_norm: str = "example"  # example | batch
+    perturbation_steps: int = 1  # > 1: K-step projected gradient
+    # Zero-shot instance weighting (paper 004).
+    instance_weighting: str = "none"  # none | cosine | euclidean | coral
+    target_inference_mode: bool = False  # target representations without dropout
+    distribution: str = "none"  # none | data_parallel
+    self_training: SelfTrainingConfig = dataclasses.field(default_factory=SelfTrainingConfig)
 
 
 @dataclasses.dataclass

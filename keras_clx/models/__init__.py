@@ -1,1 +1,4 @@
-"""keras_clx.models."""
+"""Backbones and classifiers."""
+
+from keras_clx.models.backbones import build_backbone
+from keras_clx.models.sequence_classifier import SequenceClassifier

@@ -46,6 +46,12 @@ class CrossLingualClassifier(keras_hub.models.Task):
     def head(self, backbone_outputs, training=None):
         raise NotImplementedError
 
+    def preprocess_samples(self, x, y=None, sample_weight=None):
+        """Preprocesses raw strings; passes already preprocessed (dict) batches through."""
+        if isinstance(x, dict):
+            return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+        return super().preprocess_samples(x, y=y, sample_weight=sample_weight)
+
     def embed(self, x, training=False):
         """The token embeddings of a preprocessed batch `x` (the perturbation point)."""
         return self._path.embed(x["token_ids"], training=training)

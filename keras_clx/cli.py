@@ -1,0 +1,181 @@
+"""`keras-clx` command line: a thin layer over the Python API.
+
+Keras is imported only after `--backend` has set `KERAS_BACKEND`. User errors
+(`ClxError`) print one line and exit with code 2, without a traceback.
+"""
+
+import functools
+import json
+import os
+import sys
+import warnings
+
+import click
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def _quiet_frameworks():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    warnings.filterwarnings("ignore", category=UserWarning, module="keras")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+
+
+def user_errors(command):
+    """Turns `ClxError` into `error: ...` and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from keras_clx.errors import ClxError
+
+        try:
+            return command(*args, **kwargs)
+        except ClxError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _version():
+    from keras_clx import __version__
+
+    return __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), prog_name="keras-clx")
+@click.option("--backend", type=click.Choice(BACKENDS), default=None,
+              help="Keras backend (sets KERAS_BACKEND before Keras is imported).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or phase lines.")
+@click.pass_context
+def main(ctx, backend, quiet):
+    """Zero-shot cross-lingual text classification with Keras 3."""
+    if backend:
+        os.environ["KERAS_BACKEND"] = backend
+    _quiet_frameworks()
+    ctx.obj = {"verbose": 0 if quiet else 1}
+
+
+def _overrides_option(command):
+    return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                        help="Override a recipe field, e.g. --set train.epochs=2 (repeatable).")(command)
+
+
+@main.command()
+@click.argument("recipe")
+@_overrides_option
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<recipe>-<time>).")
+@click.option("--data-dir", help="Where data sets live (default $CLX_DATA_DIR).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
+@click.pass_context
+@user_errors
+def fit(ctx, recipe, overrides, out, data_dir, overwrite):
+    """Train RECIPE (a file or bundled name), evaluate every language, write a run."""
+    from keras_clx import experiment, recipes
+
+    loaded = recipes.load_recipe(recipe, overrides)
+    if data_dir:
+        loaded.data.data_dir = data_dir
+    name = recipes.resolve_recipe_path(recipe).stem
+    run = experiment.fit(
+        loaded, out_dir=out or experiment.default_run_dir(name), overwrite=overwrite,
+        verbose=ctx.obj["verbose"],
+    )
+    click.echo(run.report.format_table())
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@_overrides_option
+@click.option("--split", type=click.Choice(["dev", "test"]), default=None, help="Split to score (default: the recipe's).")
+@click.option("--data-dir", help="Where data sets live (default $CLX_DATA_DIR).")
+@click.pass_context
+@user_errors
+def evaluate(ctx, run_dir, overrides, split, data_dir):
+    """Re-evaluate a trained run on every language (writes report-<split>.*)."""
+    from keras_clx import experiment, recipes
+    from keras_clx.data.datasets import load_corpus
+
+    run = experiment.load_run(run_dir)
+    recipes.apply_overrides(run.recipe, overrides)
+    if data_dir:
+        run.recipe.data.data_dir = data_dir
+    corpus = load_corpus(run.recipe.data, seed=run.recipe.train.seed)
+    report = experiment.evaluate(run.model, corpus, run.labels, run.recipe, split=split,
+                                 verbose=ctx.obj["verbose"])
+    report.write(run.directory, stem=f"report-{split or run.recipe.eval.split}")
+    click.echo(report.format_table())
+
+
+def _read_lines(path):
+    from keras_clx.errors import DataError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [line.rstrip("\n") for line in f if line.strip()]
+    except FileNotFoundError:
+        raise DataError("file not found", path=path) from None
+    except UnicodeDecodeError as error:
+        raise DataError(f"not valid UTF-8 ({error.reason} at byte {error.start})", path=path) from None
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--text", "texts", multiple=True, help="A text to classify (repeatable).")
+@click.option("--input", "input_path", type=click.Path(), help="A file with one text per line.")
+@click.option("--batch-size", type=int, default=None)
+@click.pass_context
+@user_errors
+def predict(ctx, run_dir, texts, input_path, batch_size):
+    """Classify texts with a trained run; prints one JSON object per line."""
+    from keras_clx import experiment
+    from keras_clx.errors import ClxError
+
+    texts = list(texts) + (_read_lines(input_path) if input_path else [])
+    if not texts:
+        raise ClxError("nothing to predict: give --text or --input")
+    run = experiment.load_run(run_dir)
+    for row in run.predict(texts, batch_size=batch_size):
+        click.echo(json.dumps(row, ensure_ascii=False))
+
+
+@main.command(name="recipes")
+@user_errors
+def list_recipes():
+    """List the bundled recipes."""
+    from keras_clx.recipes import list_recipes as bundled
+
+    items = bundled()
+    width = max(len(name) for name, _ in items)
+    for name, description in items:
+        click.echo(f"{name.ljust(width)}  {description}")
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--data-dir", help="Destination (default $CLX_DATA_DIR or ~/.cache/keras_clx/data).")
+@click.option("--url", help="Download from this URL instead of the registry's.")
+@click.option("--force", is_flag=True, help="Download again even when complete.")
+@user_errors
+def download(name, data_dir, url, force):
+    """Download a registered data set (no NAME: list the registry)."""
+    from keras_clx.data import registry
+
+    if not name:
+        for info in map(registry.get_dataset, registry.list_datasets()):
+            root = registry.dataset_dir(info.name, data_dir)
+            state = "complete" if not registry.missing_files(info, root) else "missing files"
+            click.echo(f"{info.name:12s} {state:14s} {info.description}")
+        return
+    path = registry.download(name, data_dir=data_dir, url=url, force=force)
+    click.echo(str(path))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""Dataset loaders: a recipe's `data` section -> a validated `CrossLingualCorpus`.
+
+| dataset | files under the data directory | `data.options` |
+|---|---|---|
+| `demo` | none (generated, see `data/demo.py`) | any `DemoConfig` field |
+| `mtod` | `multilingual_task_oriented_dialog/<lang>/{train,eval,test}-<lang>.tsv` | `source_train_split` (`train`; `eval` where the English train file is missing), `dev_fraction` |
+| `mldoc` | `mldoc/<language>.{train.<N>,dev,test}` | `train_size` (1000) |
+| `semeval2016` | `semeval2016_absa_restaurants/{train,test}/restaurants_<split>_<language>.xml` | `dev_fraction` |
+| `table` | any CSV / TSV / JSONL files | `files: {lang: {split: path}}`, `text`, `label`, `format` |
+
+Target languages contribute unlabelled text (their train split with labels
+dropped, or an `unlabeled` split), and labelled dev and test splits for the report.
+Where a source's dev split is the file it trains on, `dev_fraction` of it is held out.
+"""
+
+import os
+import pathlib
+import random
+
+from keras_clx.data import readers
+from keras_clx.data.corpus import CrossLingualCorpus, LanguageData
+from keras_clx.data.demo import DemoConfig, make_demo_corpus
+from keras_clx.data.registry import dataset_dir
+from keras_clx.errors import ClxError, DataError
+
+_MLDOC_NAMES = {code: name for name, code in readers.MLDOC_LANGUAGES.items()}
+_SEMEVAL_NAMES = {"en": "english", "es": "spanish", "fr": "french", "nl": "dutch", "ru": "russian", "tr": "turkish"}
+
+
+def _require(path):
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise DataError("file not found (set --data-dir or CLX_DATA_DIR, or run `keras-clx download`)", path=path)
+    return path
+
+
+def _hold_out(examples, fraction, seed):
+    """Splits `examples` into (train, dev) with a seeded `fraction` held out."""
+    shuffled = list(examples)
+    random.Random(seed).shuffle(shuffled)
+    n_dev = max(1, int(round(fraction * len(shuffled))))
+    return shuffled[n_dev:], shuffled[:n_dev]
+
+
+def _load_demo(config, options, seed):
+    fields = set(DemoConfig.__dataclass_fields__)
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise ClxError(f"unknown demo option(s) {unknown}; valid: {sorted(fields)}")
+    corpus = make_demo_corpus(DemoConfig(**options))
+    return corpus.languages
+
+
+def _load_mtod(config, options, seed):
+    root = dataset_dir("mtod", config.data_dir)
+    source_split = options.get("source_train_split", "train")
+    languages = {}
+    for lang in config.sources + config.targets:
+        def read(split):
+            return readers.read_mtod(_require(root / lang / f"{split}-{lang}.tsv"), language=lang)
+
+        if lang in config.sources:
+            train = read(source_split)
+            if source_split == "eval":
+                train, dev = _hold_out(train, options.get("dev_fraction", 0.1), seed)
+            else:
+                dev = read("eval")
+            languages[lang] = LanguageData(train=train, dev=dev, test=read("test"))
+        else:
+            languages[lang] = LanguageData(dev=read("eval"), test=read("test"), unlabeled=read("train"))
+    return languages
+
+
+def _load_mldoc(config, options, seed):
+    root = dataset_dir("mldoc", config.data_dir)
+    size = options.get("train_size", 1000)
+    languages = {}
+    for lang in config.sources + config.targets:
+        if lang not in _MLDOC_NAMES:
+            raise ClxError(f"MLDoc has no language {lang!r}; languages: {sorted(_MLDOC_NAMES)}")
+        name = _MLDOC_NAMES[lang]
+
+        def read(suffix):
+            return readers.read_mldoc(_require(root / f"{name}.{suffix}"), language=lang)
+
+        train = read(f"train.{size}")
+        data = LanguageData(dev=read("dev"), test=read("test"))
+        if lang in config.sources:
+            data.train = train
+        else:
+            data.unlabeled = train
+        languages[lang] = data
+    return languages
+
+
+def _load_semeval(config, options, seed):
+    from keras_clx.data.semeval import read_semeval
+
+    root = dataset_dir("semeval2016", config.data_dir)
+    task = "token" if config.task == "token" else "sentence_polarity"
+    languages = {}
+    for lang in config.sources + config.targets:
+        if lang not in _SEMEVAL_NAMES:
+            raise ClxError(f"SemEval-2016 has no language {lang!r}; languages: {sorted(_SEMEVAL_NAMES)}")
+
+        def read(split):
+            path = _require(root / split / f"restaurants_{split}_{_SEMEVAL_NAMES[lang]}.xml")
+            return read_semeval(path, language=lang, task=task)[0]
+
+        train, dev = _hold_out(read("train"), options.get("dev_fraction", 0.1), seed)
+        data = LanguageData(dev=dev, test=read("test"))
+        if lang in config.sources:
+            data.train = train
+        else:
+            data.unlabeled = train
+        languages[lang] = data
+    return languages
+
+
+def _load_table(config, options, seed):
+    files = options.get("files")
+    if not isinstance(files, dict) or not files:
+        raise ClxError("dataset 'table' needs data.options.files = {language: {split: path}}")
+    root = pathlib.Path(config.data_dir or os.environ.get("CLX_DATA_DIR", "."))
+    languages = {}
+    for lang, splits in files.items():
+        data = LanguageData()
+        for split, path in splits.items():
+            if split not in ("train", "dev", "test", "unlabeled"):
+                raise ClxError(f"data.options.files.{lang}: unknown split {split!r} (train, dev, test, unlabeled)")
+            path = _require(root / path)
+            label = None if split == "unlabeled" else options.get("label", "label")
+            examples = readers.read_table(
+                path, text=options.get("text", "text"), label=label,
+                format=options.get("format"), default_language=lang,
+            )
+            setattr(data, split, examples)
+        if lang in config.targets and not data.unlabeled:
+            data.unlabeled, data.train = data.train, []
+        languages[lang] = data
+    return languages
+
+
+LOADERS = {
+    "demo": _load_demo,
+    "mtod": _load_mtod,
+    "mldoc": _load_mldoc,
+    "semeval2016": _load_semeval,
+    "table": _load_table,
+}
+
+
+def _cap(examples, limit, seed):
+    if limit is None or len(examples) <= limit:
+        return examples
+    return random.Random(seed).sample(examples, limit)
+
+
+def load_corpus(config, seed=0):
+    """Loads and validates the corpus a recipe's `data` section describes."""
+    if config.dataset not in LOADERS:
+        import difflib
+
+        close = difflib.get_close_matches(config.dataset, list(LOADERS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ClxError(f"unknown dataset {config.dataset!r}{hint} (known: {', '.join(LOADERS)})")
+    languages = LOADERS[config.dataset](config, dict(config.options), seed)
+    for data in languages.values():
+        data.train = _cap(data.train, config.max_train_examples, seed)
+        for split in ("dev", "test", "unlabeled"):
+            setattr(data, split, _cap(getattr(data, split), config.max_eval_examples, seed))
+    corpus = CrossLingualCorpus(
+        name=config.dataset,
+        languages=languages,
+        sources=list(config.sources),
+        targets=list(config.targets),
+        task=config.task,
+    )
+    return corpus.validate()

@@ -1,0 +1,74 @@
+"""The per-language report: one row per language, the target average (XTREME style)."""
+
+import csv
+import dataclasses
+import json
+import pathlib
+
+
+@dataclasses.dataclass
+class LanguageResult:
+    language: str
+    role: str  # source | target
+    split: str
+    examples: int
+    metrics: dict
+
+
+@dataclasses.dataclass
+class Report:
+    """Results of one evaluation; `metric_names` gives the column order."""
+
+    rows: list
+    metric_names: list
+    title: str = ""
+
+    def target_average(self):
+        targets = [r for r in self.rows if r.role == "target"]
+        if not targets:
+            return {}
+        return {m: sum(r.metrics[m] for r in targets) / len(targets) for m in self.metric_names}
+
+    def to_dict(self):
+        return {
+            "title": self.title,
+            "metrics": self.metric_names,
+            "languages": [dataclasses.asdict(r) for r in self.rows],
+            "target_average": self.target_average(),
+        }
+
+    def format_table(self):
+        """A fixed-width text table (also valid Markdown)."""
+        header = ["language", "role", "split", "n", *self.metric_names]
+        lines = [header]
+        for r in self.rows:
+            lines.append([r.language, r.role, r.split, str(r.examples)]
+                         + [f"{100 * r.metrics[m]:.2f}" for m in self.metric_names])
+        average = self.target_average()
+        if average:
+            n = sum(r.examples for r in self.rows if r.role == "target")
+            lines.append(["target avg", "", "", str(n)]
+                         + [f"{100 * average[m]:.2f}" for m in self.metric_names])
+        widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+        out = []
+        for i, row in enumerate(lines):
+            out.append("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
+            if i == 0:
+                out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+        return "\n".join(out)
+
+    def write(self, directory, stem="report"):
+        """Writes `<stem>.md`, `<stem>.csv` and `<stem>.json` into `directory`."""
+        directory = pathlib.Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        title = f"# {self.title}\n\n" if self.title else ""
+        (directory / f"{stem}.md").write_text(
+            f"{title}Scores in %.\n\n{self.format_table()}\n"
+        )
+        with open(directory / f"{stem}.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["language", "role", "split", "examples", *self.metric_names])
+            for r in self.rows:
+                writer.writerow([r.language, r.role, r.split, r.examples,
+                                 *(f"{r.metrics[m]:.6f}" for m in self.metric_names)])
+        (directory / f"{stem}.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
