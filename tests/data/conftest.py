@@ -1,25 +1,10 @@
-"""Shared fixtures for the data tests: the real data directory and a local HTTP server."""
+"""Fixtures for the data tests: a local HTTP server."""
 
 import functools
 import http.server
-import os
-import pathlib
 import threading
 
 import pytest
-
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def shared_data():
-    """The real data directory: `$CLX_DATA_DIR`, else `../shared/data` beside the repository."""
-    if os.environ.get("CLX_DATA_DIR"):
-        return pathlib.Path(os.environ["CLX_DATA_DIR"])
-    fallback = REPO_ROOT.parent / "shared" / "data"
-    if fallback.is_dir():
-        return fallback
-    pytest.skip("no shared data: set CLX_DATA_DIR")
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -1,0 +1,37 @@
+"""Fixtures shared by every test module."""
+
+import os
+import pathlib
+
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def shared_data():
+    """The real data directory: `$CLX_DATA_DIR`, else `../shared/data` beside the repository."""
+    if os.environ.get("CLX_DATA_DIR"):
+        return pathlib.Path(os.environ["CLX_DATA_DIR"])
+    fallback = REPO_ROOT.parent / "shared" / "data"
+    if fallback.is_dir():
+        return fallback
+    if os.environ.get("CI"):
+        pytest.fail("CI must set CLX_DATA_DIR to the shared data directory")
+    pytest.skip("no shared data: set CLX_DATA_DIR")
+
+
+@pytest.fixture
+def tiny_recipe():
+    """A demo recipe small enough to train in seconds (callable: extra overrides)."""
+    from keras_clx.recipes import apply_overrides, load_recipe
+
+    def make(*overrides):
+        recipe = load_recipe(str(REPO_ROOT / "recipes" / "demo.py"))
+        recipe.data.options = dict(train_size=96, dev_size=16, test_size=24, unlabeled_size=32)
+        return apply_overrides(recipe, [
+            "model.sequence_length=16", "model.vocabulary_size=300", "train.epochs=1",
+            "train.batch_size=16", "eval.batch_size=32", *overrides,
+        ])
+
+    return make

@@ -1,0 +1,140 @@
+"""The CLI end to end on a tiny demo run, and its one-line errors for bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from keras_clx.cli import main
+
+TINY = [
+    "--set", "data.options={'train_size': 96, 'dev_size': 16, 'test_size': 24, 'unlabeled_size': 32}",
+    "--set", "model.sequence_length=16", "--set", "model.vocabulary_size=300",
+    "--set", "train.epochs=1", "--set", "train.batch_size=16",
+]
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, ["--quiet", *args])
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = invoke("fit", "recipes/demo.py", *TINY, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "target avg" in result.output and "far" in result.output
+    return out
+
+
+def test_fit_writes_a_complete_run_directory(run_dir):
+    for name in ["recipe.json", "labels.json", "model.keras", "metrics.json", "report.md",
+                 "report.csv", "training_log.csv"]:
+        assert (run_dir / name).is_file(), name
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert [row["language"] for row in metrics["languages"]] == ["source", "near", "mid", "far"]
+    assert 0 <= metrics["target_average"]["accuracy"] <= 1
+    assert json.loads((run_dir / "recipe.json").read_text())["train"]["epochs"] == 1
+
+
+def test_evaluate_reproduces_the_fit_report(run_dir):
+    result = invoke("evaluate", str(run_dir))
+    assert result.exit_code == 0, result.output
+    written = json.loads((run_dir / "report-test.json").read_text())
+    original = json.loads((run_dir / "report.json").read_text())
+    for new, old in zip(written["languages"], original["languages"]):
+        assert new["metrics"]["accuracy"] == pytest.approx(old["metrics"]["accuracy"], abs=1e-6)
+
+
+def test_predict_prints_json_lines(run_dir, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("first text here\n\nsecond one\n")
+    result = invoke("predict", str(run_dir), "--text", "hello there", "--input", str(texts))
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.strip().splitlines()]
+    assert [r["text"] for r in rows] == ["hello there", "first text here", "second one"]
+    labels = json.loads((run_dir / "labels.json").read_text())["labels"]
+    for row in rows:
+        assert row["label"] in labels
+        assert row["probability"] == pytest.approx(max(row["probabilities"].values()))
+        assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_refuses_to_overwrite_a_run(run_dir):
+    result = invoke("fit", "recipes/demo.py", *TINY, "--out", str(run_dir))
+    assert result.exit_code == 2
+    assert "already holds a run" in result.output
+    assert (run_dir / "model.keras").is_file()
+
+
+def test_recipes_lists_bundled_recipes():
+    result = invoke("recipes")
+    assert result.exit_code == 0
+    assert "demo" in result.output and "mtod" in result.output
+
+
+def _mtod_tree(tmp_path, rows_en, rows_es):
+    root = tmp_path / "multilingual_task_oriented_dialog"
+    for lang, rows in (("en", rows_en), ("es", rows_es)):
+        (root / lang).mkdir(parents=True)
+        for split in ("train", "eval", "test"):
+            (root / lang / f"{split}-{lang}.tsv").write_text("".join(r + "\n" for r in rows))
+    return tmp_path
+
+
+def row(intent, text, tag):
+    return "\t".join([intent, "", text, tag, '{"tokenizations": []}'])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["fit", "recipes/demo.py", "--set", "train.epoch=1"], "did you mean 'train.epochs'"),
+        (["fit", "recipes/nope.py"], "recipe file 'recipes/nope.py' not found"),
+        (["fit", "recipes/demo.py", "--set", "model.backbone=bert_tnyi"], "unknown backbone 'bert_tnyi'"),
+        (["evaluate", "/nonexistent/run"], "is not a complete run directory"),
+        (["predict", "/nonexistent/run", "--text", "x"], "is not a complete run directory"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(args, message, tmp_path):
+    result = invoke(*args, *(["--out", str(tmp_path / "r")] if args[0] == "fit" else []))
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_data_errors_name_file_and_line(tmp_path):
+    good = [row("alarm/set_alarm", "set an alarm", "en_XX"), row("weather/find", "rain today", "en_XX")] * 10
+    data = _mtod_tree(tmp_path, good + ["alarm/set_alarm\tonly two"], good)
+    result = invoke("fit", "mtod", "--data-dir", str(data), "--out", str(tmp_path / "r"))
+    assert result.exit_code == 2
+    assert "eval-en.tsv:21:" in result.output
+
+    data = _mtod_tree(tmp_path / "b", good, good + [row("music/play", "pon musica", "es_XX")])
+    result = invoke("fit", "mtod", "--data-dir", str(data), "--set", "data.targets=es", "--out", str(tmp_path / "r2"))
+    assert result.exit_code == 2
+    assert "label 'music/play'" in result.output and "es/" in result.output
+
+    data = _mtod_tree(tmp_path / "c", [], good)
+    result = invoke("fit", "mtod", "--data-dir", str(data), "--set", "data.targets=es", "--out", str(tmp_path / "r3"))
+    assert result.exit_code == 2
+    assert "empty" in result.output
+
+
+def test_console_script_exits_2_without_traceback(tmp_path):
+    env = dict(os.environ)
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_clx.cli", "fit", str(tmp_path / "missing.py")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith("error: ")
+
+
+def test_version():
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and "keras-clx" in result.output
