@@ -17,6 +17,7 @@ _EXPORTS = {
     "evaluate": "keras_clx.experiment",
     "load_run": "keras_clx.experiment",
     "Run": "keras_clx.experiment",
+    "LeaveOneOutRun": "keras_clx.multisource",
     # data
     "Example": "keras_clx.data.records",
     "Span": "keras_clx.data.records",
@@ -31,9 +32,11 @@ _EXPORTS = {
     "read_table": "keras_clx.data.readers",
     "read_texts": "keras_clx.data.readers",
     "read_semeval": "keras_clx.data.semeval",
+    "token_dataset": "keras_clx.data.token_pipeline",
     # models
     "build_backbone": "keras_clx.models.backbones",
     "SequenceClassifier": "keras_clx.models.sequence_classifier",
+    "TokenClassifier": "keras_clx.models.token_classifier",
     # evaluation
     "Report": "keras_clx.evaluation.report",
     "entity_scores": "keras_clx.evaluation.entity_f1",

@@ -138,8 +138,14 @@ def fit(recipe, out_dir=None, overwrite=False, verbose=1, callbacks=()):
     """Trains the recipe's model, evaluates every language and writes the run directory.
 
     Returns the `Run`. `verbose`: 0 silent, 1 progress bars and phase lines,
-    2 one line per epoch.
+    2 one line per epoch. With `recipe.data.leave_one_out`, trains one model per
+    target language (see `keras_clx.multisource`) and returns a `LeaveOneOutRun`.
     """
+    if recipe.data.leave_one_out:
+        from keras_clx.multisource import fit_leave_one_out
+
+        return fit_leave_one_out(recipe, out_dir or default_run_dir("run"), overwrite=overwrite,
+                                 verbose=verbose, callbacks=callbacks)
     started = time.time()
     keras.utils.set_random_seed(recipe.train.seed)
     directory = prepare_run_dir(out_dir or default_run_dir("run"), overwrite)
@@ -196,6 +202,11 @@ def _version():
 def load_run(directory):
     """Loads a run directory written by `fit` (model, labels, recipe)."""
     directory = pathlib.Path(directory)
+    from keras_clx import multisource
+
+    if multisource.is_leave_one_out_dir(directory):
+        subs = ", ".join(str(d) for d in multisource.sub_run_dirs(directory))
+        raise ClxError(f"{directory} is a leave-one-out run; use one of its sub-runs: {subs}")
     for name in ("recipe.json", "labels.json", MODEL_FILE):
         if not (directory / name).is_file():
             raise ClxError(f"{directory} is not a complete run directory: {name} is missing")

@@ -6,9 +6,13 @@ formats predictions; `experiment.py` is written once against this interface.
 
 import numpy as np
 
+from keras_clx.data import iob
 from keras_clx.data.pipeline import labeled_dataset, text_dataset
+from keras_clx.data.token_pipeline import encode_texts, token_dataset, token_text_dataset
+from keras_clx.evaluation.entity_f1 import entity_scores
 from keras_clx.evaluation.metrics import accuracy, macro_f1
 from keras_clx.models.sequence_classifier import SequenceClassifier
+from keras_clx.models.token_classifier import TokenClassifier
 
 
 def softmax(logits):
@@ -58,7 +62,92 @@ class SequenceTask:
         ]
 
 
-TASKS = {"sequence": SequenceTask()}
+class TokenTask:
+    """IOB tags per word (opinion target extraction); entity-level precision, recall, F1.
+
+    `labels` is the run's vocabulary of span types (e.g. `["TARGET"]`); the
+    model predicts their IOB2 tags (`iob.IOBLabels`). Inputs are tokenised word
+    by word (`data/token_pipeline.py`); a word's prediction is the one at its
+    first sub-word, and entities are scored by exact match (seqeval's default).
+    """
+
+    name = "token"
+    metric_names = ["precision", "recall", "f1"]
+    primary_metric = "f1"
+
+    def labels(self, corpus):
+        return corpus.labels
+
+    def tags(self, labels):
+        return iob.IOBLabels(labels.names)
+
+    def build_model(self, backbone, preprocessor, labels, model_config):
+        return TokenClassifier(
+            backbone, num_classes=len(self.tags(labels)), preprocessor=preprocessor,
+            dropout=model_config.dropout,
+        )
+
+    def dataset(self, examples, labels, preprocessor, batch_size, shuffle=False, seed=0):
+        return token_dataset(examples, self.tags(labels), preprocessor, batch_size, shuffle=shuffle, seed=seed)
+
+    def text_dataset(self, examples, preprocessor, batch_size):
+        """Batches of `x` only (unlabelled text), tokenised as for training."""
+        return token_text_dataset([e.text for e in examples], preprocessor, batch_size)
+
+    def predict_words(self, model, examples, batch_size, verbose=0):
+        """Per text, `(words, probabilities)`: its `(word, start, end)` triples and a
+        `(words, tags)` array of tag probabilities at each word's first sub-word
+        (a word cut off by truncation gets probability 1 for `O`)."""
+        if not examples:
+            return []
+        encoding = encode_texts([e.text for e in examples], model.preprocessor)
+        ds = token_text_dataset(None, model.preprocessor, batch_size, encoding=encoding)
+        probabilities = softmax(model.predict(ds, verbose=verbose))
+        outside = np.eye(probabilities.shape[-1])[0]
+        return [
+            (words, np.asarray(iob.subword_predictions_to_words(p, counts, fill=outside)).reshape(-1, len(outside)))
+            for words, counts, p in zip(encoding.words, encoding.subword_counts, probabilities)
+        ]
+
+    def predict_tags(self, model, examples, labels, batch_size, verbose=0):
+        """Per text, `(words, tags)` with one predicted IOB2 tag per word."""
+        tags = self.tags(labels)
+        return [
+            (words, tags.decode(p.argmax(-1).tolist()))
+            for words, p in self.predict_words(model, examples, batch_size, verbose)
+        ]
+
+    def score(self, model, examples, labels, batch_size, verbose=0):
+        from keras_clx.errors import DataError
+
+        gold = []
+        for e in examples:
+            if e.spans is None:
+                raise DataError(f"example {e.id!r} ({e.language}) has no span annotation", path="token data")
+            gold.append(iob.spans_to_word_tags(e.text, e.spans)[1])
+        predicted = [t for _, t in self.predict_tags(model, examples, labels, batch_size, verbose)]
+        scores = entity_scores(gold, predicted)
+        return {name: scores[name] for name in self.metric_names}
+
+    def predict(self, model, examples, labels, batch_size, verbose=0):
+        """One dict per text: its words, one tag per word and the predicted spans
+        (`start`, `end` character offsets, `label`, `text`)."""
+        rows = []
+        for e, (words, tags) in zip(examples, self.predict_tags(model, examples, labels, batch_size, verbose)):
+            spans = iob.tags_to_spans(words, tags)
+            rows.append({
+                "text": e.text,
+                "words": [w for w, _, _ in words],
+                "tags": tags,
+                "spans": [
+                    {"start": s.start, "end": s.end, "label": s.label, "text": e.text[s.start:s.end]}
+                    for s in spans
+                ],
+            })
+        return rows
+
+
+TASKS = {"sequence": SequenceTask(), "token": TokenTask()}
 
 
 def get_task(name):

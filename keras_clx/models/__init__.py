@@ -2,3 +2,4 @@
 
 from keras_clx.models.backbones import build_backbone
 from keras_clx.models.sequence_classifier import SequenceClassifier
+from keras_clx.models.token_classifier import TokenClassifier

@@ -1,0 +1,116 @@
+"""Leave-one-out multi-source transfer (paper 004, §4 and Table 4).
+
+With `data.leave_one_out=true`, `experiment.fit` trains one model per target
+language on the union of every other listed language (sources and targets),
+and evaluates it on that target:
+
+    data.sources = [en], data.targets = [es, nl]
+    ->  en + nl -> es      (run directory  <out>/es/)
+        en + es -> nl      (run directory  <out>/nl/)
+
+Each sub-run is an ordinary run directory (model, report, log). `<out>` holds
+the recipe, `leave_one_out.json` (which languages each sub-run trained on) and
+one combined report with one row per target language and their average.
+(Plain multi-source transfer needs no mode: list several `data.sources`.)
+"""
+
+import copy
+import dataclasses
+import json
+import pathlib
+import time
+
+from keras_clx.errors import ClxError, RecipeError
+from keras_clx.evaluation.report import Report
+from keras_clx.recipes import Recipe
+
+MANIFEST = "leave_one_out.json"
+
+
+@dataclasses.dataclass
+class LeaveOneOutRun:
+    """The result of a leave-one-out fit: the combined report and one `Run` per target."""
+
+    recipe: Recipe
+    directory: pathlib.Path
+    report: Report
+    runs: dict  # target language -> experiment.Run
+
+
+def leave_one_out_recipes(recipe):
+    """`[(target, recipe)]`: per target, the recipe that trains on all other listed languages."""
+    languages = list(dict.fromkeys(recipe.data.sources + recipe.data.targets))
+    if not recipe.data.targets:
+        raise RecipeError("data.leave_one_out needs at least one language in data.targets")
+    if len(languages) < 2:
+        raise RecipeError(
+            "data.leave_one_out needs at least two languages in data.sources + data.targets, "
+            f"got {languages}"
+        )
+    plans = []
+    for target in dict.fromkeys(recipe.data.targets):
+        sub = copy.deepcopy(recipe)
+        sub.data.leave_one_out = False
+        sub.data.sources = [lang for lang in languages if lang != target]
+        sub.data.targets = [target]
+        sub.description = f"{recipe.description} [{'+'.join(sub.data.sources)} -> {target}]".strip()
+        plans.append((target, sub))
+    return plans
+
+
+def _check_directory(directory, targets, overwrite):
+    taken = (directory / MANIFEST).exists() or any((directory / t).exists() for t in targets)
+    if taken and not overwrite:
+        raise ClxError(f"{directory} already holds a run; choose another --out or pass --overwrite")
+    directory.mkdir(parents=True, exist_ok=True)
+
+
+def fit_leave_one_out(recipe, out_dir, overwrite=False, verbose=1, callbacks=()):
+    """Trains one model per target language on all the other languages (see the module docstring).
+
+    Returns a `LeaveOneOutRun`; `out_dir/<target>/` are ordinary run directories.
+    """
+    from keras_clx import experiment
+
+    started = time.time()
+    plans = leave_one_out_recipes(recipe)
+    directory = pathlib.Path(out_dir)
+    _check_directory(directory, [t for t, _ in plans], overwrite)
+    recipe.to_json(directory / "recipe.json")
+    manifest = {t: {"sources": sub.data.sources, "directory": t} for t, sub in plans}
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+    runs, rows, metric_names = {}, [], None
+    for i, (target, sub) in enumerate(plans):
+        experiment.log(f"leave-one-out {i + 1}/{len(plans)}: {'+'.join(sub.data.sources)} -> {target}", verbose)
+        run = experiment.fit(sub, out_dir=directory / target, overwrite=overwrite, verbose=verbose,
+                             callbacks=callbacks)
+        runs[target] = run
+        metric_names = run.report.metric_names
+        rows.extend(r for r in run.report.rows if r.role == "target")
+
+    title = f"{recipe.description or recipe.data.dataset} (leave-one-out, {rows[0].split if rows else ''})"
+    report = Report(rows, metric_names, title=title)
+    report.write(directory)
+    sub_metrics = {t: json.loads((directory / t / "metrics.json").read_text()) for t in runs}
+    summary = {
+        **report.to_dict(),
+        "leave_one_out": manifest,
+        "backend": next(iter(sub_metrics.values()))["backend"],
+        "fit_seconds": {t: m["fit_seconds"] for t, m in sub_metrics.items()},
+        "total_seconds": round(time.time() - started, 2),
+    }
+    (directory / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    experiment.log(f"leave-one-out run written to {directory}", verbose)
+    return LeaveOneOutRun(recipe, directory, report, runs)
+
+
+def is_leave_one_out_dir(directory):
+    return (pathlib.Path(directory) / MANIFEST).is_file()
+
+
+def sub_run_dirs(directory):
+    """The sub-run directories of a leave-one-out run directory."""
+    directory = pathlib.Path(directory)
+    manifest = json.loads((directory / MANIFEST).read_text())
+    return [directory / entry["directory"] for entry in manifest.values()]
