@@ -73,9 +73,10 @@ def _overrides_option(command):
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<recipe>-<time>).")
 @click.option("--data-dir", help="Where data sets live (default $CLX_DATA_DIR).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
+@click.option("--resume", is_flag=True, help="Continue the interrupted self-training run in --out.")
 @click.pass_context
 @user_errors
-def fit(ctx, recipe, overrides, out, data_dir, overwrite):
+def fit(ctx, recipe, overrides, out, data_dir, overwrite, resume):
     """Train RECIPE (a file or bundled name), evaluate every language, write a run."""
     from keras_clx import experiment, recipes
 
@@ -85,8 +86,10 @@ def fit(ctx, recipe, overrides, out, data_dir, overwrite):
     name = recipes.resolve_recipe_path(recipe).stem
     run = experiment.fit(
         loaded, out_dir=out or experiment.default_run_dir(name), overwrite=overwrite,
-        verbose=ctx.obj["verbose"],
+        verbose=ctx.obj["verbose"], resume=resume,
     )
+    if getattr(run, "self_training", None) is not None:
+        click.echo(run.self_training.to_markdown(run.labels.names))
     click.echo(run.report.format_table())
 
 

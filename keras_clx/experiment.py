@@ -45,6 +45,7 @@ class Run:
     directory: pathlib.Path = None
     report: Report = None
     history: dict = None
+    self_training: object = None  # the `RoundHistory` of a self-training run
 
     @property
     def task(self):
@@ -97,8 +98,11 @@ def build_model(recipe, corpus, verbose=1):
     return model, labels
 
 
-def compile_model(model, recipe, steps_per_epoch):
-    """AdamW with linear warm-up then cosine decay over the whole run."""
+def compile_model(model, recipe, steps_per_epoch, **overrides):
+    """AdamW with linear warm-up then cosine decay over the whole run.
+
+    `overrides` replace `compile` arguments (self-training passes its per-round optimizer).
+    """
     train = recipe.train
     total = max(1, steps_per_epoch * train.epochs)
     warmup = int(train.warmup_ratio * total)
@@ -108,10 +112,8 @@ def compile_model(model, recipe, steps_per_epoch):
         warmup_target=train.learning_rate if warmup else None,
         warmup_steps=warmup,
     )
-    model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=train.weight_decay),
-        jit_compile=train.jit_compile,
-    )
+    overrides.setdefault("optimizer", keras.optimizers.AdamW(schedule, weight_decay=train.weight_decay))
+    model.compile(jit_compile=train.jit_compile, **overrides)
 
 
 def evaluate(model, corpus, labels, recipe, split=None, verbose=1):
@@ -134,12 +136,14 @@ def evaluate(model, corpus, labels, recipe, split=None, verbose=1):
     return report
 
 
-def fit(recipe, out_dir=None, overwrite=False, verbose=1, callbacks=()):
+def fit(recipe, out_dir=None, overwrite=False, verbose=1, callbacks=(), resume=False):
     """Trains the recipe's model, evaluates every language and writes the run directory.
 
     Returns the `Run`. `verbose`: 0 silent, 1 progress bars and phase lines,
     2 one line per epoch. With `recipe.data.leave_one_out`, trains one model per
     target language (see `keras_clx.multisource`) and returns a `LeaveOneOutRun`.
+    `resume`: continue the interrupted self-training run in `out_dir` (see
+    `keras_clx.training.rounds`).
     """
     if recipe.data.leave_one_out:
         from keras_clx.multisource import fit_leave_one_out
@@ -148,6 +152,11 @@ def fit(recipe, out_dir=None, overwrite=False, verbose=1, callbacks=()):
                                  verbose=verbose, callbacks=callbacks)
     started = time.time()
     keras.utils.set_random_seed(recipe.train.seed)
+    self_training = recipe.train.self_training.enabled
+    if self_training or resume:
+        from keras_clx.training import rounds
+
+        rounds.check_run_dir(out_dir, recipe, resume=resume, overwrite=overwrite)
     directory = prepare_run_dir(out_dir or default_run_dir("run"), overwrite)
     recipe.to_json(directory / "recipe.json")
 
@@ -166,23 +175,35 @@ def fit(recipe, out_dir=None, overwrite=False, verbose=1, callbacks=()):
                             seed=recipe.train.seed)
     dev_ds = task.dataset(corpus.dev, labels, model.preprocessor, recipe.eval.batch_size) if corpus.dev else None
     steps = -(-len(corpus.train) // batch)
-    compile_model(model, recipe, steps)
+    epochs, initial_epoch, plan = recipe.train.epochs, 0, None
+    if self_training:  # rounds grow the training data; the monitored dev set is the recipe's choice
+        plan = rounds.setup(recipe, corpus, model, labels, directory, resume=resume, verbose=verbose)
+        train_ds, dev_ds, epochs, initial_epoch = plan.train, plan.validation, plan.epochs, plan.initial_epoch
+        callbacks = [plan.callback, *callbacks]
+    compile_model(model, recipe, steps, **(plan.compile_kwargs if plan else {}))
     fit_started = time.time()
     history = model.fit(
         train_ds,
         validation_data=dev_ds,
-        epochs=recipe.train.epochs,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
         verbose=min(verbose, 2),
-        callbacks=[keras.callbacks.CSVLogger(str(directory / "training_log.csv")), *callbacks],
+        callbacks=[keras.callbacks.CSVLogger(str(directory / "training_log.csv"), append=resume), *callbacks],
     )
     fit_seconds = time.time() - fit_started
-    log(f"trained {recipe.train.epochs} epochs ({steps} steps each) in {fit_seconds:.1f} s", verbose)
+    trained = len(history.epoch)
+    log(f"trained {trained} epochs ({steps} steps each{' in round 0' if plan else ''}) in {fit_seconds:.1f} s",
+        verbose)
     model.save(directory / MODEL_FILE)
 
     report = evaluate(model, corpus, labels, recipe, verbose=verbose)
     report.write(directory)
+    if plan:
+        with open(directory / "report.md", "a") as f:
+            f.write("\n" + plan.callback.history.to_markdown(labels.names))
     summary = {
         **report.to_dict(),
+        **({"self_training": plan.callback.history.to_dict()} if plan else {}),
         "backend": keras.backend.backend(),
         "versions": {"keras": keras.__version__, "keras_clx": _version()},
         "fit_seconds": round(fit_seconds, 2),
@@ -190,7 +211,8 @@ def fit(recipe, out_dir=None, overwrite=False, verbose=1, callbacks=()):
     }
     (directory / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     log(f"run written to {directory}", verbose)
-    return Run(recipe, model, labels, directory, report, history.history)
+    return Run(recipe, model, labels, directory, report, history.history,
+               plan.callback.history if plan else None)
 
 
 def _version():
