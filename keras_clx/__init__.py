@@ -37,6 +37,10 @@ _EXPORTS = {
     "build_backbone": "keras_clx.models.backbones",
     "SequenceClassifier": "keras_clx.models.sequence_classifier",
     "TokenClassifier": "keras_clx.models.token_classifier",
+    # export for TF Serving
+    "export_run": "keras_clx.export",
+    "predict_saved_model": "keras_clx.export",
+    "ExportResult": "keras_clx.export",
     # evaluation
     "Report": "keras_clx.evaluation.report",
     "entity_scores": "keras_clx.evaluation.entity_f1",

@@ -129,23 +129,57 @@ def _read_lines(path):
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path())
+@click.argument("run_dir", type=click.Path(), required=False)
+@click.option("--saved-model", type=click.Path(),
+              help="Answer from an exported SavedModel (DIR/NAME/N, or DIR/NAME for its latest version) instead of a run.")
 @click.option("--text", "texts", multiple=True, help="A text to classify (repeatable).")
 @click.option("--input", "input_path", type=click.Path(), help="A file with one text per line.")
 @click.option("--batch-size", type=int, default=None)
 @click.pass_context
 @user_errors
-def predict(ctx, run_dir, texts, input_path, batch_size):
-    """Classify texts with a trained run; prints one JSON object per line."""
-    from keras_clx import experiment
+def predict(ctx, run_dir, saved_model, texts, input_path, batch_size):
+    """Classify texts with a trained run (or a SavedModel); prints one JSON object per line."""
     from keras_clx.errors import ClxError
 
+    if bool(run_dir) == bool(saved_model):
+        raise ClxError("give a RUN_DIR or --saved-model DIR/NAME/N (one of them)")
     texts = list(texts) + (_read_lines(input_path) if input_path else [])
     if not texts:
         raise ClxError("nothing to predict: give --text or --input")
-    run = experiment.load_run(run_dir)
-    for row in run.predict(texts, batch_size=batch_size):
+    if saved_model:
+        from keras_clx.export import predict_saved_model
+
+        rows = predict_saved_model(saved_model, texts, batch_size=batch_size or 64)
+    else:
+        from keras_clx import experiment
+
+        rows = experiment.load_run(run_dir).predict(texts, batch_size=batch_size)
+    for row in rows:
         click.echo(json.dumps(row, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Models' base directory: writes OUT/NAME/VERSION (TF Serving's layout).")
+@click.option("--name", help="Model name (default: the run directory's name).")
+@click.option("--version", "version", type=click.IntRange(min=0), default=None,
+              help="Version number (default: one more than the highest in OUT/NAME).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing version directory.")
+@click.option("--verify-input", type=click.Path(),
+              help="Verify on these texts (one per line) instead of a sample of the run's data.")
+@click.option("--sample-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Texts of the run's data to verify on.")
+@click.pass_context
+@user_errors
+def export(ctx, run_dir, out, name, version, overwrite, verify_input, sample_size):
+    """Export a run as a SavedModel that takes raw strings (for TF Serving), and verify it."""
+    from keras_clx.export import export_run
+
+    texts = _read_lines(verify_input) if verify_input else None
+    result = export_run(run_dir, out, name=name, version=version, overwrite=overwrite, texts=texts,
+                        sample_size=sample_size, verbose=ctx.obj["verbose"])
+    click.echo(f"{result.path}  ({result.summary()})")
 
 
 @main.command(name="recipes")
