@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import json
 import os
+import pathlib
 import pickle
 import shutil
 
@@ -160,6 +161,54 @@ def test_run_without_weights_is_refused(tmp_path, exported):
     with pytest.raises(ClxError, match="no trained weights"):
         export_run(incomplete, tmp_path / "served", verbose=0)
     assert not (tmp_path / "served").exists()
+
+
+def _fake_run(tmp_path, monkeypatch, served_probabilities):
+    """A run directory and an export whose model loading, writing and reloading are stand-ins
+    (fast): the fresh process "answers" `served_probabilities`."""
+    import keras_clx.export as export
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    Recipe().to_json(run_dir / "recipe.json")
+    (run_dir / "labels.json").write_text(json.dumps(LabelVocabulary(["a", "b"]).to_json()))
+    (run_dir / "metrics.json").write_text(json.dumps({"backend": BACKEND}))
+    (run_dir / "model.keras").write_bytes(b"weights")
+
+    def write(run, path):
+        path.mkdir()
+        (path / "saved_model.pb").write_bytes(b"graph")
+
+    signature = {"inputs": {"text": ["string", [None]]},
+                 "outputs": {k: [d, [2 if x == "C" else x for x in s]] for k, (d, s) in SEQUENCE_OUTPUTS.items()}}
+    verified = {"signature": signature, "custom_ops": [], "modules": [], "outputs": {
+        "probabilities": served_probabilities, "label_id": [0], "label": ["a"]}}
+    monkeypatch.setattr(export, "load_run_checked", lambda run_dir: None)
+    monkeypatch.setattr(export, "reference_outputs", lambda run, texts: {"probabilities": [[0.75, 0.25]]})
+    monkeypatch.setattr(export, "write_saved_model", write)
+    monkeypatch.setattr(export, "_worker", lambda command, backend, run, path: write(None, pathlib.Path(path)))
+    monkeypatch.setattr(export, "verify_in_fresh_process", lambda path, texts: verified)
+    return run_dir
+
+
+def test_failed_verification_writes_nothing_and_prints_the_figure(tmp_path, monkeypatch):
+    run_dir = _fake_run(tmp_path, monkeypatch, served_probabilities=[[0.7, 0.3]])
+    with pytest.raises(ClxError, match=r"max abs difference 5.00e-02 > 1e-04"):
+        export_run(run_dir, tmp_path / "served", name="m", texts=["x"], verbose=0)
+    assert os.listdir(tmp_path / "served" / "m") == []  # no version, no staging directory
+
+
+def test_overwrite_replaces_the_version_directory(tmp_path, monkeypatch):
+    run_dir = _fake_run(tmp_path, monkeypatch, served_probabilities=[[0.75, 0.25 + 5e-5]])
+    old = tmp_path / "served" / "m" / "3"
+    old.mkdir(parents=True)
+    (old / "stale").write_text("")
+    with pytest.raises(ClxError, match="already exists"):
+        export_run(run_dir, tmp_path / "served", name="m", version=3, texts=["x"], verbose=0)
+    result = export_run(run_dir, tmp_path / "served", name="m", version=3, overwrite=True, texts=["x"], verbose=0)
+    assert result.path == old and result.max_abs_difference == pytest.approx(5e-5)
+    assert sorted(os.listdir(old)) == ["assets.extra", "saved_model.pb"]
+    assert os.listdir(old.parent) == ["3"]
 
 
 def test_cli_predict_from_savedmodel_matches_predict_from_run(exported, run, tmp_path):
