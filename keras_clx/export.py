@@ -135,6 +135,11 @@ def check_run_dir(run_dir):
     run_dir = pathlib.Path(run_dir)
     if not run_dir.is_dir():
         raise ClxError(f"run directory {run_dir} does not exist")
+    if (run_dir / "leave_one_out.json").is_file():
+        from keras_clx.multisource import sub_run_dirs
+
+        subs = ", ".join(str(d) for d in sub_run_dirs(run_dir))
+        raise ClxError(f"{run_dir} is a leave-one-out run with one model per target: export one of {subs}")
     for name in ("recipe.json", "labels.json"):
         if not (run_dir / name).is_file():
             raise ClxError(f"{run_dir} is not a run directory: {name} is missing")

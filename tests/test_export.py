@@ -151,16 +151,19 @@ def test_existing_version_is_refused_unless_overwrite(exported):
         target_dir(served, "my model")
 
 
-def test_run_without_weights_is_refused(tmp_path, exported):
+def test_run_without_weights_is_refused(tmp_path):
     with pytest.raises(ClxError, match="does not exist"):
         export_run(tmp_path / "nowhere", tmp_path / "served", verbose=0)
     incomplete = tmp_path / "run"
     incomplete.mkdir()
-    for name in ("recipe.json", "labels.json"):
-        shutil.copy(exported.path.parents[2] / "run" / name, incomplete / name)
+    Recipe().to_json(incomplete / "recipe.json")
+    (incomplete / "labels.json").write_text(json.dumps(LabelVocabulary(["a", "b"]).to_json()))
     with pytest.raises(ClxError, match="no trained weights"):
         export_run(incomplete, tmp_path / "served", verbose=0)
     assert not (tmp_path / "served").exists()
+    (incomplete / "leave_one_out.json").write_text(json.dumps({"es": {"sources": ["en"], "directory": "es"}}))
+    with pytest.raises(ClxError, match="leave-one-out run.*export one of .*es"):
+        export_run(incomplete, tmp_path / "served", verbose=0)
 
 
 def _fake_run(tmp_path, monkeypatch, served_probabilities):
