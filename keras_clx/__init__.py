@@ -41,6 +41,12 @@ _EXPORTS = {
     "export_run": "keras_clx.export",
     "predict_saved_model": "keras_clx.export",
     "ExportResult": "keras_clx.export",
+    # self-training (paper 000)
+    "SelfTrainingCallback": "keras_clx.training.self_training",
+    "select_pseudo_labels": "keras_clx.training.self_training",
+    "SoftLabelCrossentropy": "keras_clx.training.self_training",
+    "LabelAccuracy": "keras_clx.training.self_training",
+    "RoundSchedule": "keras_clx.training.self_training",
     # evaluation
     "Report": "keras_clx.evaluation.report",
     "entity_scores": "keras_clx.evaluation.entity_f1",

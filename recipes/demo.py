@@ -8,6 +8,7 @@ def get_recipe():
     recipe.data.dataset = "demo"
     recipe.data.sources = ["source"]
     recipe.data.targets = ["near", "mid", "far"]
+    recipe.data.options = {"unlabeled_gold": True}  # only for the pseudo-label accuracy of self-training
     recipe.model.backbone = "bert_tiny"
     recipe.model.sequence_length = 32
     recipe.train.batch_size = 32

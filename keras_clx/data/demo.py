@@ -46,6 +46,7 @@ class DemoConfig:
     train_size: int = 2000
     dev_size: int = 300
     unlabeled_size: int = 1500
+    unlabeled_gold: bool = False  # keep the unlabelled split's gold labels (see `make_demo_corpus`)
     test_size: int = 500
     seed: int = 0
 
@@ -113,7 +114,12 @@ def _translate(rng, words, lexicon, reorder):
 
 
 def make_demo_corpus(config=None, **overrides):
-    """Builds the demo `CrossLingualCorpus` (deterministic for a given config)."""
+    """Builds the demo `CrossLingualCorpus` (deterministic for a given config).
+
+    With `unlabeled_gold`, the targets' unlabelled examples keep their gold labels,
+    as the MTOD and MLDoc loaders' do: training never sees them (`corpus.unlabeled()`
+    strips them); self-training reports the accuracy of its pseudo-labels with them.
+    """
     config = dataclasses.replace(config or DemoConfig(), **overrides)
     if not 2 <= config.num_classes:
         raise ValueError("num_classes must be at least 2")
@@ -157,7 +163,8 @@ def make_demo_corpus(config=None, **overrides):
         languages[name] = LanguageData(
             dev=translated(config.dev_size, "dev"),
             test=translated(config.test_size, "test"),
-            unlabeled=[e.unlabeled() for e in translated(config.unlabeled_size, "unlabeled")],
+            unlabeled=[e if config.unlabeled_gold else e.unlabeled()
+                       for e in translated(config.unlabeled_size, "unlabeled")],
         )
     return CrossLingualCorpus(
         name="demo",

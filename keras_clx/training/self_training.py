@@ -340,6 +340,9 @@ class SelfTrainingCallback(keras.callbacks.Callback):
             remaining pool, last and best weights, round counter), the table and the plot.
         seed: int. Shuffling of the training data.
         verbose: int. 0 silent; 1 round lines and progress bars while predicting.
+
+    After `fit`: `history` (a `RoundHistory`: `to_markdown()`, `write(dir)`),
+    `pseudo_labels`, `pool`, `best_round`, `stop_reason`.
     """
 
     def __init__(
@@ -409,6 +412,9 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         self._wait = 0
         self._completed = -1  # last completed round
         self._restored = False
+        self._last_file = self._best_file = None
+        self._num_classes = None
+        self._n_source = 0
         self._data = None
         self._preprocessor = None
         self._epoch_batches = 0
@@ -439,10 +445,6 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         offset = epoch - self.initial_epochs
         return 1 + offset // self.epochs_per_round, offset % self.epochs_per_round == 0, (
             offset % self.epochs_per_round == self.epochs_per_round - 1)
-
-    @property
-    def num_classes(self):
-        return self._num_classes
 
     # --- data ---
 
@@ -548,8 +550,6 @@ class SelfTrainingCallback(keras.callbacks.Callback):
                  f"({self.monitor} {self.best_value:.4f})", self.verbose)
         if self.directory is not None:
             self.history.write(self.directory, label_names=self.label_names)
-        if self.verbose and self.history.rows:
-            _log("self-training rounds:\n" + self.history.format_table(self.label_names), self.verbose)
 
     # --- rounds ---
 
