@@ -406,17 +406,27 @@ def write_saved_model(run, path):
 
 
 def load_run_checked(run_dir):
-    """`experiment.load_run`, with a one-line error for a model file Keras cannot read."""
+    """`experiment.load_run`, with a one-line error for a model file Keras cannot read.
+
+    A model trained under a mixed policy (`train.dtype_policy`, e.g. `mixed_bfloat16`)
+    computes in float32 here: its variables are float32, the reference and the export
+    then agree across backends within the tolerance, and CPU servers run float32 best.
+    """
     import zipfile
 
     from keras_clx import experiment
 
     try:
-        return experiment.load_run(run_dir)
+        run = experiment.load_run(run_dir)
     except ClxError:
         raise
     except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as error:
         raise ClxError(f"cannot load {pathlib.Path(run_dir) / 'model.keras'}: {type(error).__name__}: {error}") from None
+    for layer in run.model._flatten_layers(include_self=True):
+        policy = layer.dtype_policy
+        if policy.variable_dtype == "float32" and policy.compute_dtype in ("bfloat16", "float16"):
+            layer.dtype_policy = "float32"
+    return run
 
 
 # === Reference predictions (any backend) ===
@@ -680,6 +690,7 @@ def export_run(run_dir, out_dir, name=None, version=None, overwrite=False, texts
             "tags": _tag_names(task, run_dir),
             "sequence_length": recipe.get("model", {}).get("sequence_length"),
             "backbone": recipe.get("model", {}).get("backbone"),
+            "trained_dtype_policy": recipe.get("train", {}).get("dtype_policy"),  # served in float32
             "run": str(run_dir.resolve()),
             "trained_backend": trained_on,
             "method": method,

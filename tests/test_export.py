@@ -214,6 +214,29 @@ def test_overwrite_replaces_the_version_directory(tmp_path, monkeypatch):
     assert os.listdir(old.parent) == ["3"]
 
 
+def test_mixed_precision_run_is_loaded_for_export_in_float32(tmp_path):
+    from keras_clx.export import load_run_checked
+    from keras_clx.models.backbones import build_backbone
+    from keras_clx.models.sequence_classifier import SequenceClassifier
+
+    texts = ["bado kimu sela", "tiva ropu nogo"] * 8
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        backbone, preprocessor = build_backbone("bert_tiny", texts, sequence_length=LENGTH, vocabulary_size=60)
+        model = SequenceClassifier(backbone, num_classes=2, preprocessor=preprocessor)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert model.get_layer("logits").compute_dtype == "bfloat16"
+    model.save(tmp_path / experiment.MODEL_FILE)
+    Recipe().to_json(tmp_path / "recipe.json")
+    (tmp_path / "labels.json").write_text(json.dumps(LabelVocabulary(["a", "b"]).to_json()))
+
+    run = load_run_checked(tmp_path)
+    computes = {layer.dtype_policy.compute_dtype for layer in run.model._flatten_layers(include_self=True)}
+    assert "bfloat16" not in computes
+    assert keras.ops.convert_to_numpy(run.model(preprocessor(texts[:2]))).dtype == np.float32
+
+
 def test_cli_predict_from_savedmodel_matches_predict_from_run(exported, run, tmp_path):
     texts = exported.texts[:4]
     (tmp_path / "in.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
