@@ -19,12 +19,14 @@ import time
 import keras
 
 from keras_clx.data.datasets import load_corpus
+from keras_clx.data.pipeline import paired_dataset
 from keras_clx.data.records import Example, LabelVocabulary
 from keras_clx.errors import ClxError
 from keras_clx.evaluation.report import LanguageResult, Report
 from keras_clx.models.backbones import build_backbone
 from keras_clx.recipes import Recipe
 from keras_clx.tasks import get_task
+from keras_clx.training.steps import TransferConfig
 
 MODEL_FILE = "model.keras"
 
@@ -113,6 +115,7 @@ def compile_model(model, recipe, steps_per_epoch, **overrides):
         warmup_steps=warmup,
     )
     overrides.setdefault("optimizer", keras.optimizers.AdamW(schedule, weight_decay=train.weight_decay))
+    overrides.setdefault("transfer", TransferConfig.from_recipe(train))
     model.compile(jit_compile=train.jit_compile, **overrides)
 
 
@@ -180,6 +183,11 @@ def fit(recipe, out_dir=None, overwrite=False, verbose=1, callbacks=(), resume=F
         plan = rounds.setup(recipe, corpus, model, labels, directory, resume=resume, verbose=verbose)
         train_ds, dev_ds, epochs, initial_epoch = plan.train, plan.validation, plan.epochs, plan.initial_epoch
         callbacks = [plan.callback, *callbacks]
+    transfer = TransferConfig.from_recipe(recipe.train)
+    if transfer.weighting != "none" or (transfer.uses_target_batches and corpus.unlabeled()):
+        train_ds = paired_dataset(train_ds, corpus.unlabeled(), model.preprocessor, batch, seed=recipe.train.seed)
+    if not transfer.is_vanilla:
+        log(f"transfer step: {transfer.describe()}", verbose)
     compile_model(model, recipe, steps, **(plan.compile_kwargs if plan else {}))
     fit_started = time.time()
     history = model.fit(

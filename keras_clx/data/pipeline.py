@@ -28,3 +28,27 @@ def labeled_dataset(
     ds = ds.batch(batch_size)
     ds = ds.map(lambda *batch: preprocessor(*batch), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def paired_dataset(source_ds, target_examples, preprocessor, batch_size, seed=0):
+    """Pairs every source batch with a batch of unlabelled target text (instance weighting).
+
+    Yields `({"source": x, "target": x_target}, y[, sample_weight])`. The target
+    texts (`Example`s or strings) are shuffled from `seed`, reshuffled on every
+    pass and cycled, so each source batch, in every epoch, meets `batch_size`
+    target texts; `preprocessor` maps a batch of strings to model inputs.
+    """
+    from keras_clx.errors import DataError
+
+    texts = [e if isinstance(e, str) else e.text for e in target_examples]
+    if not texts:
+        raise DataError("no unlabelled target text to pair with the source batches")
+    target = tf.data.Dataset.from_tensor_slices(texts)
+    target = target.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True).repeat()
+    target = target.batch(batch_size, drop_remainder=True).map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def pair(source, target_x):
+        source = source if isinstance(source, tuple) else (source,)
+        return ({"source": source[0], "target": target_x}, *source[1:])
+
+    return tf.data.Dataset.zip((source_ds, target)).map(pair).prefetch(tf.data.AUTOTUNE)

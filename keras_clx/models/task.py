@@ -9,12 +9,17 @@ sub-model that starts at that intermediate tensor shares every weight:
     logits, features = model.classify_embeddings(embeddings + r, x)
 
 `features` is the representation the head classifies (used by instance weighting).
+
+Compiled with `transfer=TransferConfig(...)`, the classifier trains with the
+transfer step of `keras_clx.training.steps` (embedding perturbation, instance
+weighting) instead of Keras's own.
 """
 
 import keras
 import keras_hub
 
 from keras_clx.models.backbones import backbone_family
+from keras_clx.training import steps
 
 
 class _EmbeddingPath:
@@ -46,6 +51,18 @@ class CrossLingualClassifier(keras_hub.models.Task):
     def head(self, backbone_outputs, training=None):
         raise NotImplementedError
 
+    def __call__(self, inputs, *args, **kwargs):
+        # A paired batch {"source": x, "target": x_target} (instance weighting) is
+        # called as its source half: Keras builds the metrics on a training batch.
+        source, _ = steps.common.split_batch(inputs)
+        return super().__call__(source, *args, **kwargs)
+
+    def per_example_loss(self, y, logits):
+        """Cross-entropy of each example, shape `(batch,)`: the transfer step's L_i."""
+        return keras.losses.sparse_categorical_crossentropy(
+            y, keras.ops.cast(logits, "float32"), from_logits=True
+        )
+
     def preprocess_samples(self, x, y=None, sample_weight=None):
         """Preprocesses raw strings; passes already preprocessed (dict) batches through."""
         if isinstance(x, dict):
@@ -73,9 +90,15 @@ class CrossLingualClassifier(keras_hub.models.Task):
         metrics="auto",
         learning_rate=5e-5,
         weight_decay=0.01,
+        transfer=None,
         **kwargs,
     ):
-        """keras-hub defaults: AdamW, cross-entropy on logits, accuracy."""
+        """keras-hub defaults: AdamW, cross-entropy on logits, accuracy.
+
+        `transfer`: a `keras_clx.training.steps.TransferConfig` (perturbation and/or
+        instance weighting). Its step trains on `per_example_loss` (the compiled
+        `loss` then serves evaluation only); `None` keeps Keras's step.
+        """
         if optimizer == "auto":
             optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
         if loss == "auto":
@@ -83,3 +106,26 @@ class CrossLingualClassifier(keras_hub.models.Task):
         if metrics == "auto":
             metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        steps.configure(self, transfer)
+
+    def train_step(self, *args):
+        """Keras's step, or the transfer step configured by `compile(transfer=...)`."""
+        if getattr(self, "_transfer", None) is None:
+            return super().train_step(*args)
+        return steps.train_step(self, *args)
+
+    def test_step(self, *args):
+        # The transfer step's trackers (clean_loss, adv_loss, ...) stay out of `val_` logs.
+        out = super().test_step(*args)
+        transfer = getattr(self, "_transfer", None)
+        if transfer is None:
+            return out
+        logs, state = out if keras.backend.backend() == "jax" else (out, None)
+        logs = {k: v for k, v in logs.items() if k not in transfer.trackers}
+        return (logs, state) if keras.backend.backend() == "jax" else logs
+
+    @property
+    def metrics(self):
+        metrics = super().metrics
+        transfer = getattr(self, "_transfer", None)
+        return metrics + transfer.metrics if transfer is not None else metrics

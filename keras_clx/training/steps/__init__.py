@@ -1,0 +1,228 @@
+"""Transfer train steps: embedding perturbation and instance weighting on every backend.
+
+A classifier trains with Keras's own step until it is compiled with a
+`TransferConfig`:
+
+    model.compile(optimizer, transfer=TransferConfig(perturbation="adversarial"))
+    model.fit(dataset)                       # (x, y) batches
+    model.compile(optimizer, transfer=TransferConfig(weighting="cosine"))
+    model.fit(paired)                        # ({"source": x, "target": x_t}, y) batches
+
+The step is written once in `common.py` over a small per-backend `Autodiff`
+(`tensorflow.py`, `jax.py`, `torch.py`), chosen by `keras.backend.backend()`.
+"""
+
+import dataclasses
+import importlib
+import typing
+
+import keras
+
+from keras_clx.errors import ClxError
+from keras_clx.training import perturbation as perturb
+from keras_clx.training.steps import common
+from keras_clx.training.weighting import SCORES
+
+PERTURBATIONS = ("none", "adversarial", "random", "virtual")
+WEIGHTINGS = ("none", *SCORES)
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferConfig:
+    """What the transfer train step does.
+
+    Args:
+        perturbation: `"none"`, `"adversarial"` (Eq. 2: ε·g/‖g‖₂), `"random"` (a
+            Gaussian direction scaled to ε, the paper's baseline) or `"virtual"`
+            (VAT: the direction that most changes the prediction, found by power
+            iteration on the KL divergence; uses no labels, and the unlabelled target
+            half of paired batches when there is one).
+        epsilon: ε, the L2 norm of the perturbation.
+        clean_weight: total loss = `clean_weight`·L_clean + L_perturbed. 1 (default)
+            trains on both, as the paper's reference code; 0 is Eq. 1 alone.
+        norm: `"example"` (one norm per example over its unpadded tokens × hidden
+            units; default) or `"batch"` (one norm for the batch, as the reference code).
+        steps: adversarial: K > 1 refines Eq. 2 by K - 1 projected-gradient steps;
+            virtual: the number of power iterations.
+        step_size: α of the projected-gradient steps (default ε / K).
+        xi: ξ, the norm of the VAT power-iteration probe.
+        weighting: `"none"` or an instance-weighting score: `"cosine"`,
+            `"euclidean"`, `"coral"` (see `keras_clx.training.weighting`); needs
+            paired batches.
+        target_inference_mode: compute the target representations without dropout.
+        seed: seed of the random and VAT directions.
+    """
+
+    perturbation: str = "none"
+    epsilon: float = 1.0
+    clean_weight: float = 1.0
+    norm: str = "example"
+    steps: int = 1
+    step_size: typing.Optional[float] = None
+    xi: float = 1e-2
+    weighting: str = "none"
+    target_inference_mode: bool = False
+    seed: int = 0
+
+    def __post_init__(self):
+        def check(name, value, options):
+            if value not in options:
+                raise ClxError(f"transfer {name} must be one of {', '.join(options)}, got {value!r}")
+
+        check("perturbation", self.perturbation, PERTURBATIONS)
+        check("norm", self.norm, perturb.NORMS)
+        check("weighting", self.weighting, WEIGHTINGS)
+        if self.epsilon < 0 or self.clean_weight < 0 or self.xi <= 0:
+            raise ClxError("transfer epsilon and clean_weight must be >= 0 and xi > 0")
+        if not isinstance(self.steps, int) or self.steps < 1:
+            raise ClxError(f"transfer steps must be an integer >= 1, got {self.steps!r}")
+        if self.steps > 1 and self.perturbation not in ("adversarial", "virtual"):
+            raise ClxError("transfer steps > 1 applies to the adversarial and virtual perturbations only")
+        if self.perturbation == "virtual" and self.clean_weight == 0:
+            raise ClxError("the virtual perturbation uses no labels: set clean_weight > 0")
+        if self.step_size is None:
+            object.__setattr__(self, "step_size", self.epsilon / self.steps)
+
+    @classmethod
+    def from_recipe(cls, train):
+        """The configuration a recipe's `train` section describes."""
+        return cls(
+            perturbation=train.perturbation,
+            epsilon=train.epsilon,
+            clean_weight=train.clean_weight,
+            norm=train.perturbation_norm,
+            steps=train.perturbation_steps,
+            weighting=train.instance_weighting,
+            target_inference_mode=train.target_inference_mode,
+            seed=train.seed,
+        )
+
+    def describe(self):
+        """One line for logs: what the step does."""
+        parts = []
+        if self.perturbation != "none":
+            steps = f", {self.steps} steps" if self.steps > 1 else ""
+            parts.append(
+                f"{self.perturbation} perturbation (ε={self.epsilon:g} per {self.norm}{steps}, "
+                f"clean_weight={self.clean_weight:g})"
+            )
+        if self.weighting != "none":
+            mode = ", targets in inference mode" if self.target_inference_mode else ""
+            parts.append(f"{self.weighting} instance weighting{mode}")
+        return " + ".join(parts) or "none"
+
+    @property
+    def is_vanilla(self):
+        """Neither perturbation nor weighting: Keras's built-in step does the job."""
+        return self.perturbation == "none" and self.weighting == "none"
+
+    @property
+    def uses_target_batches(self):
+        """Whether the step reads the target half of paired batches."""
+        return self.weighting != "none" or self.perturbation == "virtual"
+
+
+class _Transfer:
+    """A compiled model's transfer state (a plain object: Keras does not track it)."""
+
+    def __init__(self, config, seed):
+        self.config = config
+        self.seed = seed
+        names = ["clean_loss"]
+        if config.perturbation != "none":
+            names.append("adv_loss")
+        if config.weighting != "none":
+            names.append("weight_ess")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+
+def configure(model, transfer):
+    """Sets up (or removes, for `None` or a vanilla config) the transfer step of a compiled model."""
+    if transfer is not None and not isinstance(transfer, TransferConfig):
+        raise ClxError(f"transfer must be a TransferConfig, got {type(transfer).__name__}")
+    if transfer is None or transfer.is_vanilla:
+        model._transfer = None
+        return
+    backend = keras.backend.backend()
+    if backend not in ("tensorflow", "jax", "torch"):
+        raise ClxError(f"the transfer train step supports tensorflow, jax and torch, not {backend}")
+    seed = None
+    if transfer.perturbation in ("random", "virtual"):
+        # Tracked by the model, so that JAX threads its state through the step.
+        if getattr(model, "_transfer_seed_generator", None) is None:
+            model._transfer_seed_generator = keras.random.SeedGenerator(transfer.seed)
+        seed = model._transfer_seed_generator
+    if backend == "torch" and model.jit_compile:
+        # torch.compile donates buffers that the second backward of a step still needs.
+        import torch._functorch.config
+
+        torch._functorch.config.donated_buffer = False
+    model._transfer = _Transfer(transfer, seed)
+
+
+def _backend():
+    return importlib.import_module(f"keras_clx.training.steps.{keras.backend.backend()}")
+
+
+def train_step(model, *args):
+    """The configured transfer step (`model.train_step` dispatches here)."""
+    return _backend().train_step(model, *args)
+
+
+def _tensors(*structures):
+    return [None if s is None else keras.tree.map_structure(keras.ops.convert_to_tensor, s) for s in structures]
+
+
+def _autodiff(model):
+    module = _backend()
+    if keras.backend.backend() == "jax":
+        return module.Autodiff(
+            model,
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+        )
+    return module.Autodiff(model)
+
+
+def embedding_gradient(model, x, y, sample_weight=None, training=False):
+    """g = ∂(Σ_i w_i L_i)/∂e at the token-embedding output of a preprocessed batch `x`.
+
+    `w_i` is 1/n, times `sample_weight` when given. Returns a `(batch, length, hidden)` tensor.
+    """
+    x, y, sample_weight = _tensors(x, y, sample_weight)
+    w = common.example_weights(TransferConfig(), x, None, None, sample_weight)
+    objective = common.loss_objective(model, x, y, w, training, scale=False)
+    _, g, _ = _autodiff(model).value_and_grad(objective, common.embedding_zeros(model, x), False)
+    return g
+
+
+def perturbation(model, x, y=None, transfer=None, training=False, seed=None):
+    """The perturbation r of the token embeddings that `transfer` prescribes for batch `x`.
+
+    `y` is needed by the adversarial perturbation only; the random and virtual ones
+    draw from `seed` (default `transfer.seed`).
+    """
+    transfer = transfer or TransferConfig(perturbation="adversarial")
+    x, y = _tensors(x, y)
+    ad = _autodiff(model)
+    w = common.example_weights(TransferConfig(), x, None, None, None)
+    mask = x.get("padding_mask")
+    generator = keras.random.SeedGenerator(transfer.seed if seed is None else seed)
+    if transfer.perturbation == "adversarial":
+        if y is None:
+            raise ClxError("the adversarial perturbation needs labels y")
+        g = embedding_gradient(model, x, y, training=training)
+        return common.adversarial_direction(model, transfer, ad, x, y, w, g, training, scale=False)
+    if transfer.perturbation == "random":
+        shape = common.embedding_zeros(model, x).shape
+        return ad.forward(
+            lambda: perturb.random_perturbation(shape, transfer.epsilon, mask, transfer.norm, generator)
+        )
+    if transfer.perturbation == "virtual":
+        reference, _ = ad.forward(lambda: model.classify(x, training=False))
+        return common.virtual_direction(model, transfer, ad, x, w, reference, generator)
+    raise ClxError(f"no perturbation for perturbation={transfer.perturbation!r}")
