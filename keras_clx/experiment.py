@@ -152,7 +152,7 @@ def fit(recipe, out_dir=None, overwrite=False, verbose=1, callbacks=(), resume=F
         from keras_clx.multisource import fit_leave_one_out
 
         return fit_leave_one_out(recipe, out_dir or default_run_dir("run"), overwrite=overwrite,
-                                 verbose=verbose, callbacks=callbacks)
+                                 verbose=verbose, callbacks=callbacks, resume=resume)
     started = time.time()
     keras.utils.set_random_seed(recipe.train.seed)
     self_training = recipe.train.self_training.enabled

@@ -21,7 +21,7 @@ import pathlib
 import time
 
 from keras_clx.errors import ClxError, RecipeError
-from keras_clx.evaluation.report import Report
+from keras_clx.evaluation.report import LanguageResult, Report
 from keras_clx.recipes import Recipe
 
 MANIFEST = "leave_one_out.json"
@@ -58,24 +58,57 @@ def leave_one_out_recipes(recipe):
     return plans
 
 
-def _check_directory(directory, targets, overwrite):
+def _check_directory(directory, recipe, targets, overwrite, resume):
+    if resume:
+        saved = directory / "recipe.json"
+        if not (directory / MANIFEST).is_file() or not saved.is_file():
+            raise ClxError(f"{directory} holds no leave-one-out run to resume")
+        if json.loads(saved.read_text()) != recipe.to_dict():
+            raise ClxError(f"{directory} was started with another recipe; resume with the same recipe "
+                           "and --set options")
+        return
     taken = (directory / MANIFEST).exists() or any((directory / t).exists() for t in targets)
     if taken and not overwrite:
         raise ClxError(f"{directory} already holds a run; choose another --out or pass --overwrite")
     directory.mkdir(parents=True, exist_ok=True)
 
 
-def fit_leave_one_out(recipe, out_dir, overwrite=False, verbose=1, callbacks=()):
+def _read_report(directory):
+    data = json.loads((directory / "report.json").read_text())
+    rows = [LanguageResult(**row) for row in data["languages"]]
+    return Report(rows, data["metrics"], title=data["title"])
+
+
+def _fit_sub_run(experiment, sub, directory, overwrite, verbose, callbacks, resume):
+    """One sub-run; with `resume`, a finished one is loaded and an interrupted one continued."""
+    if resume and (directory / experiment.MODEL_FILE).is_file() and (directory / "metrics.json").is_file():
+        experiment.log(f"{directory} is finished; loading it", verbose)
+        run = experiment.load_run(directory)
+        run.report = _read_report(directory)
+        return run
+    interrupted = False
+    if resume and sub.train.self_training.enabled:
+        from keras_clx.training import rounds
+
+        interrupted = (rounds.state_directory(directory) / rounds.STATE_FILE).is_file()
+    return experiment.fit(sub, out_dir=directory, overwrite=overwrite or resume, verbose=verbose,
+                          callbacks=callbacks, resume=interrupted)
+
+
+def fit_leave_one_out(recipe, out_dir, overwrite=False, verbose=1, callbacks=(), resume=False):
     """Trains one model per target language on all the other languages (see the module docstring).
 
-    Returns a `LeaveOneOutRun`; `out_dir/<target>/` are ordinary run directories.
+    `resume`: continue an interrupted leave-one-out run in `out_dir` with the same
+    recipe: finished sub-runs are loaded, an interrupted self-training sub-run is
+    resumed, the others are trained. Returns a `LeaveOneOutRun`; `out_dir/<target>/`
+    are ordinary run directories.
     """
     from keras_clx import experiment
 
     started = time.time()
     plans = leave_one_out_recipes(recipe)
     directory = pathlib.Path(out_dir)
-    _check_directory(directory, [t for t, _ in plans], overwrite)
+    _check_directory(directory, recipe, [t for t, _ in plans], overwrite, resume)
     recipe.to_json(directory / "recipe.json")
     manifest = {t: {"sources": sub.data.sources, "directory": t} for t, sub in plans}
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -83,8 +116,7 @@ def fit_leave_one_out(recipe, out_dir, overwrite=False, verbose=1, callbacks=())
     runs, rows, metric_names = {}, [], None
     for i, (target, sub) in enumerate(plans):
         experiment.log(f"leave-one-out {i + 1}/{len(plans)}: {'+'.join(sub.data.sources)} -> {target}", verbose)
-        run = experiment.fit(sub, out_dir=directory / target, overwrite=overwrite, verbose=verbose,
-                             callbacks=callbacks)
+        run = _fit_sub_run(experiment, sub, directory / target, overwrite, verbose, callbacks, resume)
         runs[target] = run
         metric_names = run.report.metric_names
         rows.extend(r for r in run.report.rows if r.role == "target")

@@ -26,8 +26,8 @@ def get_recipe():
     recipe.model.backbone = "xlmr_tiny"
     recipe.model.sequence_length = 64
     recipe.model.vocabulary_size = 8000
-    recipe.train.batch_size = 32
-    recipe.train.learning_rate = 1e-3
+    recipe.train.batch_size = 64
+    recipe.train.learning_rate = 2e-3
     recipe.train.epochs = 4
     recipe.train.perturbation = "adversarial"
     recipe.train.epsilon = 1.0

@@ -275,29 +275,46 @@ def test_leave_one_out_recipes():
         leave_one_out_recipes(recipe)
 
 
-def test_leave_one_out_combines_one_report_row_per_target(tmp_path, monkeypatch):
+def test_leave_one_out_combines_one_report_row_per_target_and_resumes(tmp_path, monkeypatch):
     from keras_clx import experiment
     from keras_clx.evaluation.report import LanguageResult, Report
     from keras_clx.multisource import fit_leave_one_out
     from keras_clx.recipes import Recipe
 
-    trained_on = {}
+    trained, interrupt = [], {"nl"}
 
-    def fake_fit(recipe, out_dir, overwrite=False, verbose=1, callbacks=()):
+    def fake_fit(recipe, out_dir, overwrite=False, verbose=1, callbacks=(), resume=False):
         [target] = recipe.data.targets
-        trained_on[target] = recipe.data.sources
+        trained.append((target, recipe.data.sources))
+        out_dir.mkdir(parents=True, exist_ok=overwrite)
+        if target in interrupt:
+            raise KeyboardInterrupt
         f1 = {"es": 0.5, "nl": 0.25, "tr": 0.125}[target]
         rows = [LanguageResult(lang, "source", "test", 10, {"f1": 0.9}) for lang in recipe.data.sources]
         rows.append(LanguageResult(target, "target", "test", 20, {"f1": f1}))
-        out_dir.mkdir(parents=True)
+        report = Report(rows, ["f1"])
+        report.write(out_dir)
+        (out_dir / "model.keras").write_text("")
         (out_dir / "metrics.json").write_text(json.dumps({"backend": "any", "fit_seconds": 1.0}))
-        return experiment.Run(recipe, None, None, out_dir, Report(rows, ["f1"]))
+        return experiment.Run(recipe, None, None, out_dir, report)
+
+    def fake_load_run(directory):
+        return experiment.Run(None, None, None, directory)
 
     monkeypatch.setattr(experiment, "fit", fake_fit)
+    monkeypatch.setattr(experiment, "load_run", fake_load_run)
     recipe = Recipe(description="d")
     recipe.data.sources, recipe.data.targets, recipe.data.leave_one_out = ["en"], ["es", "nl", "tr"], True
-    run = fit_leave_one_out(recipe, tmp_path / "loo", verbose=0)
-    assert trained_on == {"es": ["en", "nl", "tr"], "nl": ["en", "es", "tr"], "tr": ["en", "es", "nl"]}
+    with pytest.raises(KeyboardInterrupt):
+        fit_leave_one_out(recipe, tmp_path / "loo", verbose=0)
+    assert trained == [("es", ["en", "nl", "tr"]), ("nl", ["en", "es", "tr"])]
+    with pytest.raises(ClxError, match="already holds a run"):
+        fit_leave_one_out(recipe, tmp_path / "loo", verbose=0)
+
+    trained.clear()
+    interrupt.clear()
+    run = fit_leave_one_out(recipe, tmp_path / "loo", verbose=0, resume=True)
+    assert trained == [("nl", ["en", "es", "tr"]), ("tr", ["en", "es", "nl"])]  # es was finished
     assert [(r.language, r.role, r.metrics["f1"]) for r in run.report.rows] == [
         ("es", "target", 0.5), ("nl", "target", 0.25), ("tr", "target", 0.125)
     ]
@@ -306,10 +323,13 @@ def test_leave_one_out_combines_one_report_row_per_target(tmp_path, monkeypatch)
     assert written["leave_one_out"]["nl"] == {"sources": ["en", "es", "tr"], "directory": "nl"}
     assert written["target_average"]["f1"] == pytest.approx(0.875 / 3)
     assert "| nl" in (tmp_path / "loo" / "report.md").read_text()
+
+    recipe.train.epochs += 1
+    with pytest.raises(ClxError, match="started with another recipe"):
+        fit_leave_one_out(recipe, tmp_path / "loo", verbose=0, resume=True)
+    monkeypatch.undo()
     with pytest.raises(ClxError, match="leave-one-out run; use one of its sub-runs"):
         experiment.load_run(tmp_path / "loo")
-    with pytest.raises(ClxError, match="already holds a run"):
-        fit_leave_one_out(recipe, tmp_path / "loo", verbose=0)
 
 
 @pytest.mark.slow
