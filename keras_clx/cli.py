@@ -26,6 +26,22 @@ def _quiet_frameworks():
     absl.logging.set_verbosity(absl.logging.ERROR)
 
 
+def _load_frameworks():
+    """Imports Keras and keras-hub with stderr muted at the file-descriptor level:
+    TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL and would bury
+    the one-line errors. Import errors still surface as exceptions."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import keras  # noqa: F401
+        import keras_hub  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def user_errors(command):
     """Turns `ClxError` into `error: ...` and exit code 2."""
 
@@ -78,9 +94,12 @@ def _overrides_option(command):
 @user_errors
 def fit(ctx, recipe, overrides, out, data_dir, overwrite, resume):
     """Train RECIPE (a file or bundled name), evaluate every language, write a run."""
-    from keras_clx import experiment, recipes
+    from keras_clx import recipes
 
     loaded = recipes.load_recipe(recipe, overrides)
+    _load_frameworks()
+    from keras_clx import experiment
+
     if data_dir:
         loaded.data.data_dir = data_dir
     name = recipes.resolve_recipe_path(recipe).stem
@@ -102,6 +121,7 @@ def fit(ctx, recipe, overrides, out, data_dir, overwrite, resume):
 @user_errors
 def evaluate(ctx, run_dir, overrides, split, data_dir):
     """Re-evaluate a trained run on every language (writes report-<split>.*)."""
+    _load_frameworks()
     from keras_clx import experiment, recipes
     from keras_clx.data.datasets import load_corpus
 
@@ -146,6 +166,7 @@ def predict(ctx, run_dir, saved_model, texts, input_path, batch_size):
     texts = list(texts) + (_read_lines(input_path) if input_path else [])
     if not texts:
         raise ClxError("nothing to predict: give --text or --input")
+    _load_frameworks()
     if saved_model:
         from keras_clx.export import predict_saved_model
 
@@ -174,6 +195,7 @@ def predict(ctx, run_dir, saved_model, texts, input_path, batch_size):
 @user_errors
 def export(ctx, run_dir, out, name, version, overwrite, verify_input, sample_size):
     """Export a run as a SavedModel that takes raw strings (for TF Serving), and verify it."""
+    _load_frameworks()
     from keras_clx.export import export_run
 
     texts = _read_lines(verify_input) if verify_input else None

@@ -26,6 +26,7 @@ from keras_clx.evaluation.report import LanguageResult, Report
 from keras_clx.models.backbones import build_backbone
 from keras_clx.recipes import Recipe
 from keras_clx.tasks import get_task
+from keras_clx.training.distribution import DataParallel
 from keras_clx.training.steps import TransferConfig
 
 MODEL_FILE = "model.keras"
@@ -160,9 +161,20 @@ def fit(recipe, out_dir=None, overwrite=False, verbose=1, callbacks=(), resume=F
         from keras_clx.training import rounds
 
         rounds.check_run_dir(out_dir, recipe, resume=resume, overwrite=overwrite)
+    distribution = DataParallel(recipe.train.distribution, recipe.train.batch_size)
     directory = prepare_run_dir(out_dir or default_run_dir("run"), overwrite)
     recipe.to_json(directory / "recipe.json")
+    if distribution.enabled:
+        log(f"distribution: {distribution.describe()}", verbose)
+    with distribution.scope():
+        return _fit(recipe, directory, distribution, started, resume, verbose, callbacks)
 
+
+def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
+    """The body of `fit`, inside the distribution scope."""
+    self_training = recipe.train.self_training.enabled
+    if self_training:
+        from keras_clx.training import rounds
     corpus = load_corpus(recipe.data, seed=recipe.train.seed)
     log(
         f"data: {corpus.name}, {len(corpus.train):,} training examples from "
@@ -188,6 +200,8 @@ def fit(recipe, out_dir=None, overwrite=False, verbose=1, callbacks=(), resume=F
         train_ds = paired_dataset(train_ds, corpus.unlabeled(), model.preprocessor, batch, seed=recipe.train.seed)
     if not transfer.is_vanilla:
         log(f"transfer step: {transfer.describe()}", verbose)
+    train_ds = distribution.cast_masks(train_ds)
+    dev_ds = distribution.cast_masks(dev_ds) if dev_ds is not None else None
     compile_model(model, recipe, steps, **(plan.compile_kwargs if plan else {}))
     fit_started = time.time()
     history = model.fit(

@@ -44,15 +44,10 @@ def split_batch(x):
 
 
 def scale_for_distribution(loss):
+    """The loss a replica differentiates (1/replicas under a `tf.distribute` strategy), as Keras's."""
     from keras.src.losses.loss import scale_loss_for_distribution
 
     return scale_loss_for_distribution(loss)
-
-
-def unscale_for_distribution(loss):
-    from keras.src.losses.loss import unscale_loss_for_distribution
-
-    return unscale_loss_for_distribution(loss)
 
 
 @dataclasses.dataclass
@@ -242,7 +237,8 @@ def compute_step(model, config, ad, x, y, sample_weight, seed=None):
 def update_metrics(model, result, y, sample_weight):
     """Updates the loss trackers and compiled metrics (on the clean logits); returns the logs."""
     batch = ops.shape(result.logits)[0]
-    model._loss_tracker.update_state(unscale_for_distribution(result.loss), sample_weight=batch)
+    # `result.loss` is this replica's unscaled loss: the tracker averages the replicas.
+    model._loss_tracker.update_state(result.loss, sample_weight=batch)
     for name, value in result.tracked.items():
         model._transfer.trackers[name].update_state(value, sample_weight=batch)
     return model.compute_metrics(result.source, y, result.logits, sample_weight=sample_weight)
