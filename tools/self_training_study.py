@@ -9,7 +9,9 @@ docs/self_training.md) and `study.json` to `--out`, one run directory per
 training, and prints the table.
 
 `--set` overrides apply to both runs; `--st KEY=VALUE` to the self-training
-run only (e.g. `--st train.self_training.k_per_class=50`).
+run only (e.g. `--st train.self_training.k_per_class=50`). `--long-baseline`
+adds a control: the baseline trained for as many epochs as self-training
+can run (`train.epochs + max_rounds * epochs_per_round`).
 """
 
 import argparse
@@ -29,6 +31,7 @@ def parse_args(argv=None):
     parser.add_argument("--out", default="runs/self_training_study")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--st", dest="st_overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--long-baseline", action="store_true")
     parser.add_argument("--verbose", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -56,10 +59,16 @@ def main(argv=None):
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in args.seeds.split(",")]
+    base = load_recipe(args.recipe, [*args.overrides, *args.st_overrides])
+    st = base.train.self_training
+    variants = [("baseline", ["train.self_training.enabled=false"]),
+                ("self_training", ["train.self_training.enabled=true", *args.st_overrides])]
+    if args.long_baseline:
+        epochs = base.train.epochs + st.max_rounds * st.epochs_per_round
+        variants.append((f"baseline_{epochs}ep", ["train.self_training.enabled=false", f"train.epochs={epochs}"]))
     results = []
     for seed in seeds:
-        for variant, extra in (("baseline", ["train.self_training.enabled=false"]),
-                               ("self_training", ["train.self_training.enabled=true", *args.st_overrides])):
+        for variant, extra in variants:
             recipe = load_recipe(args.recipe, [*args.overrides, f"train.seed={seed}", *extra])
             started = time.time()
             run = experiment.fit(recipe, out / f"{variant}-seed{seed}", overwrite=True, verbose=args.verbose)
@@ -85,16 +94,16 @@ def main(argv=None):
     for item in results:
         cells = [f"{100 * item['accuracy'][lang]:.2f}" for lang in languages]
         pseudo = "/".join(f"{100 * p:.0f}" for p in item.get("pseudo_accuracy", []) if p is not None) or "–"
-        best = "–" if item["variant"] == "baseline" else str(item["best_round"])
+        best = str(item["best_round"]) if "best_round" in item else "–"
         lines.append(f"| {item['seed']} | {item['variant']} | " + " | ".join(cells) + f" | {best} | {pseudo} |")
     summary = {}
-    for variant in ("baseline", "self_training"):
+    for variant, _ in variants:
         values = {lang: [r["accuracy"][lang] for r in results if r["variant"] == variant] for lang in languages}
         summary[variant] = {lang: _mean_std(v) for lang, v in values.items()}
         cells = [f"{100 * m:.2f} ± {100 * s:.2f}" for m, s in summary[variant].values()]
         lines.append(f"| mean ± sd | {variant} | " + " | ".join(cells) + " | | |")
-    gains = [s["accuracy"]["average"] - b["accuracy"]["average"]
-             for b, s in zip(results[0::2], results[1::2])]
+    by = {(r["seed"], r["variant"]): r["accuracy"]["average"] for r in results}
+    gains = [by[seed, "self_training"] - by[seed, "baseline"] for seed in seeds]
     lines += ["", f"Self-training minus baseline, target average: "
               + ", ".join(f"seed {seed} {100 * g:+.2f}" for seed, g in zip(seeds, gains))
               + f"; mean {100 * statistics.mean(gains):+.2f} points."]

@@ -266,12 +266,31 @@ def state_directory(run_dir):
     return pathlib.Path(run_dir) / "self_training"
 
 
+def check_recipe(recipe):
+    """Refuses, before any data is loaded, what self-training cannot do."""
+    from keras_clx.errors import RecipeError
+
+    config, train = recipe.train.self_training, recipe.train
+    if recipe.data.task != "sequence":
+        raise RecipeError("train.self_training supports sequence classification (data.task=sequence) only")
+    if config.soft_labels and (train.perturbation != "none" or train.instance_weighting != "none"):
+        raise RecipeError("train.self_training.soft_labels needs Keras's own train step; the transfer step's loss "
+                          "takes label ids (set train.perturbation and train.instance_weighting to none, or "
+                          "soft_labels=false)")
+    if config.monitor not in ("target_dev", "source_dev"):
+        raise RecipeError(f"train.self_training.monitor must be target_dev or source_dev, got {config.monitor!r}")
+
+
 def check_run_dir(directory, recipe, resume=False, overwrite=False):
     """Refuses to mix runs: `resume` needs the same recipe; a fresh run must not
-    silently replace an interrupted self-training run (unless `overwrite`)."""
+    silently replace an interrupted self-training run (unless `overwrite`).
+    Also checks a self-training recipe (`check_recipe`)."""
     import shutil
 
     from keras_clx.errors import ClxError
+
+    if recipe.train.self_training.enabled:
+        check_recipe(recipe)
 
     if directory is None:
         if resume:
@@ -328,23 +347,14 @@ def setup(recipe, corpus, model, labels, run_dir, resume=False, verbose=1):
         round_optimizer,
     )
 
+    check_recipe(recipe)
     config, train = recipe.train.self_training, recipe.train
-    if recipe.data.task != "sequence":
-        raise RecipeError("train.self_training supports sequence classification (data.task=sequence) only")
-    if train.instance_weighting != "none":
-        raise RecipeError("train.self_training does not combine with train.instance_weighting (whose step reads "
-                          "paired source/target batches)")
-    if config.soft_labels and train.perturbation != "none":
-        raise RecipeError("train.self_training.soft_labels needs Keras's own train step; the perturbation step's "
-                          "loss takes label ids (set train.perturbation=none or soft_labels=false)")
     if config.monitor == "target_dev":
         dev = [e for lang in corpus.targets for e in corpus.languages[lang].dev]
         description = f"target-language dev ({', '.join(corpus.targets)}; {len(dev):,} examples)"
     elif config.monitor == "source_dev":
         dev = corpus.dev
         description = f"source dev ({', '.join(corpus.sources)}; {len(dev):,} examples; strict zero-shot)"
-    else:
-        raise RecipeError(f"train.self_training.monitor must be target_dev or source_dev, got {config.monitor!r}")
     if not dev:
         raise RecipeError(f"train.self_training.monitor={config.monitor}: that dev data is empty")
     pool = corpus.unlabeled()

@@ -474,6 +474,22 @@ def test_run_directory_checks(tmp_path):
     assert not state.exists()
 
 
+def test_setup_refuses_what_self_training_cannot_do(tmp_path):
+    from keras_clx.errors import RecipeError
+    from keras_clx.recipes import bundled_recipes_dir, load_recipe
+
+    def recipe(*overrides):
+        return load_recipe(str(bundled_recipes_dir() / "demo.py"), ["train.self_training.enabled=true", *overrides])
+
+    with pytest.raises(RecipeError, match="sequence classification"):
+        rounds.check_run_dir(tmp_path, recipe("data.task=token"))  # experiment.fit calls it first
+    with pytest.raises(RecipeError, match="soft_labels needs Keras's own train step"):
+        rounds.check_recipe(recipe("train.self_training.soft_labels=true", "train.perturbation=adversarial"))
+    with pytest.raises(RecipeError, match="target_dev or source_dev"):
+        rounds.check_recipe(recipe("train.self_training.monitor=test"))
+    rounds.check_recipe(recipe("train.self_training.soft_labels=true"))
+
+
 @pytest.mark.slow  # two bert_tiny runs of the demo recipe
 def test_fit_resumes_an_interrupted_self_training_run_from_the_cli(tmp_path):
     from click.testing import CliRunner
