@@ -9,8 +9,11 @@ are those of `semeval_iw.py`; drop one method with
 `--set train.self_training.enabled=false`.
 
 Default: the tiny from-scratch XLM-R, 4 epochs before self-training, then up to
-3 self-training rounds of 1 epoch each, so that it runs in a few minutes on
-2 CPU cores.
+3 self-training rounds of 1 epoch each (100 pseudo-labels per class and round).
+
+Self-training has no pseudo-labelling rule for token tasks yet: the run stops
+with an error that says so; `--set train.self_training.enabled=false` runs
+adversarial perturbation + instance weighting.
 """
 
 from keras_clx import Recipe
