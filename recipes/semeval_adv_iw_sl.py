@@ -1,4 +1,4 @@
-"""SemEval-2016 opinion targets, en -> es, fr, nl, ru, tr, with all three methods combined.
+"""SemEval-2016 sentence polarity, en -> es, fr, nl, ru, tr, with all three methods combined.
 
 Adversarial embedding perturbation (paper 000, Eq. 1-2, ε = 1.0), zero-shot
 instance weighting with the cosine score (paper 004) and class-balanced
@@ -9,20 +9,21 @@ are those of `semeval_iw.py`; drop one method with
 `--set train.self_training.enabled=false`.
 
 Default: the tiny from-scratch XLM-R, 4 epochs before self-training, then up to
-3 self-training rounds of 1 epoch each (100 pseudo-labels per class and round).
+3 self-training rounds of 1 epoch each (30 pseudo-labels per class and round).
 
-Self-training has no pseudo-labelling rule for token tasks yet: the run stops
-with an error that says so; `--set train.self_training.enabled=false` runs
-adversarial perturbation + instance weighting.
+The task is sentence polarity (sequence classification: the majority polarity of
+a sentence's opinions, see `read_semeval`): self-training has no pseudo-labelling
+rule for token tasks yet. For opinion targets with adversarial perturbation +
+instance weighting, use `semeval_iw.py --set train.perturbation=adversarial`.
 """
 
 from keras_clx import Recipe
 
 
 def get_recipe():
-    recipe = Recipe(description="SemEval-2016 opinion targets, en -> es, fr, nl, ru, tr (adversarial + IW + self-training)")
+    recipe = Recipe(description="SemEval-2016 sentence polarity, en -> es, fr, nl, ru, tr (adversarial + IW + self-training)")
     recipe.data.dataset = "semeval2016"
-    recipe.data.task = "token"
+    recipe.data.task = "sequence"
     recipe.data.sources = ["en"]
     recipe.data.targets = ["es", "fr", "nl", "ru", "tr"]
     recipe.data.options = {"dev_fraction": 0.1}
@@ -36,7 +37,7 @@ def get_recipe():
     recipe.train.epsilon = 1.0
     recipe.train.instance_weighting = "cosine"
     recipe.train.self_training.enabled = True
-    recipe.train.self_training.k_per_class = 100
+    recipe.train.self_training.k_per_class = 30
     recipe.train.self_training.epochs_per_round = 1
     recipe.train.self_training.max_rounds = 3
     return recipe
