@@ -77,9 +77,9 @@ class RoundHistory:
     def format_table(self, label_names=None):
         """A Markdown table: one row per round; the best round is marked `*`."""
         num_classes = max((len(r.per_class) for r in self.rows), default=0)
-        names = list(label_names or [str(c) for c in range(num_classes)])
-        header = ["round", "epochs", "train examples", "selected",
-                  f"per class ({'/'.join(names)})", "pool", self.monitor,
+        names = "/".join(label_names or [str(c) for c in range(num_classes)])
+        per_class_header = f"per class ({names})" if len(names) <= 48 else "per class (label order)"
+        header = ["round", "epochs", "train examples", "selected", per_class_header, "pool", self.monitor,
                   "pseudo acc (round)", "pseudo acc (all)"]
         lines = [header]
         for r in self.rows:

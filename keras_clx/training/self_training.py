@@ -657,15 +657,18 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         row.pseudo_accuracy = self._pseudo_accuracy(items)
         row.pseudo_accuracy_total = self._pseudo_accuracy(self.pseudo_labels)
         names = self.label_names or [str(c) for c in range(self._num_classes)]
-        per_class = ", ".join(f"{names[c]} {n}" for c, n in enumerate(row.per_class))
+        empty = row.per_class.count(0)
+        per_class = ", ".join(f"{names[c]} {n}" for c, n in enumerate(row.per_class) if n)
+        per_class += f"{'; ' if per_class else ''}{empty} class(es) none" if empty else ""
         accuracy = "" if row.pseudo_accuracy is None else f", pseudo-label accuracy {100 * row.pseudo_accuracy:.1f}%"
         _log(f"self-training: selected {len(items)} for round {round_} ({per_class}); pool {len(self.pool):,}"
              f"{accuracy}", self.verbose)
         if selection.shortfalls:
-            short = ", ".join(f"{names[cls]}{f' ({group})' if self.per_group else ''} {available}"
-                              for group, cls, available in selection.shortfalls)
-            _log(f"self-training: fewer than k_per_class={self.k_per_class} candidates, all taken: {short}",
-                 self.verbose)
+            short = [f"{names[cls]}{f' ({group})' if self.per_group else ''} {available}"
+                     for group, cls, available in selection.shortfalls]
+            more = f", ... ({len(short) - 8} more in rounds.json)" if len(short) > 8 else ""
+            _log(f"self-training: fewer than k_per_class={self.k_per_class} candidates (all taken) for "
+                 f"{len(short)} class(es): {', '.join(short[:8])}{more}", self.verbose)
         return len(items)
 
     def _pseudo_accuracy(self, items):
