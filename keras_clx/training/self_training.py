@@ -725,7 +725,8 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         if state is None:
             return False
         saved, current = state["config"], self._config_signature()
-        changed = [f"{key} {saved.get(key)!r} -> {value!r}" for key, value in current.items() if saved.get(key) != value]
+        changed = [f"{key} {saved.get(key)!r} -> {value!r}"
+                   for key, value in current.items() if saved.get(key) != value]
         if changed:
             raise ClxError(f"{self.directory}: the self-training state was written with other settings "
                            f"({'; '.join(changed)})")
