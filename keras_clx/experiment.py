@@ -23,7 +23,7 @@ from keras_clx.data.pipeline import paired_dataset
 from keras_clx.data.records import Example, LabelVocabulary
 from keras_clx.errors import ClxError
 from keras_clx.evaluation.report import LanguageResult, Report
-from keras_clx.models.backbones import build_backbone
+from keras_clx.models.backbones import build_backbone, initialize_tokenizer
 from keras_clx.recipes import Recipe
 from keras_clx.tasks import get_task
 from keras_clx.training.distribution import DataParallel
@@ -259,4 +259,6 @@ def load_run(directory):
     import keras_clx.models  # noqa: F401  (registers the classifiers for deserialization)
 
     model = keras.saving.load_model(directory / MODEL_FILE, compile=False)
+    if model.preprocessor is not None:
+        initialize_tokenizer(model.preprocessor)
     return Run(recipe, model, labels, directory)

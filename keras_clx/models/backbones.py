@@ -108,6 +108,21 @@ def _small_backbone(name, texts, sequence_length, vocabulary_size, dtype=None):
     return backbone, preprocessor
 
 
+def initialize_tokenizer(preprocessor):
+    """Creates a SentencePiece tokenizer's TF resource eagerly.
+
+    keras-hub creates it on first use; first used inside a `tf.data` map, it would
+    belong to that pipeline's graph and vanish with it (later pipelines then fail
+    with "SentencepieceResource does not exist")."""
+    initialize = getattr(preprocessor.tokenizer, "_maybe_initialized_tf", None)
+    if initialize is not None:
+        import tensorflow as tf
+
+        with tf.init_scope():
+            initialize()
+    return preprocessor
+
+
 def _is_preset_dir(spec):
     return os.path.isdir(spec) and os.path.exists(os.path.join(spec, "config.json"))
 
@@ -115,7 +130,8 @@ def _is_preset_dir(spec):
 def build_backbone(spec, texts=None, sequence_length=128, vocabulary_size=4000, dtype=None):
     """Returns `(backbone, preprocessor)` for a backbone spec (see the module docstring)."""
     if spec in small_backbone_names():
-        return _small_backbone(spec, texts, sequence_length, vocabulary_size, dtype)
+        backbone, preprocessor = _small_backbone(spec, texts, sequence_length, vocabulary_size, dtype)
+        return backbone, initialize_tokenizer(preprocessor)
     looks_local = os.sep in spec or spec.startswith(".")
     if looks_local and not _is_preset_dir(spec):
         raise ClxError(f"backbone directory {spec!r} is not a keras-hub preset (no config.json)")
@@ -139,4 +155,4 @@ def build_backbone(spec, texts=None, sequence_length=128, vocabulary_size=4000, 
     except (OSError, ValueError) as error:
         raise ClxError(f"cannot load backbone {spec!r}: {error}") from error
     backbone_family(backbone)
-    return backbone, preprocessor
+    return backbone, initialize_tokenizer(preprocessor)

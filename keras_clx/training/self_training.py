@@ -274,6 +274,31 @@ class _TrainingData:
         return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def _reseed(seed):
+    """`keras.utils.set_random_seed` without `tf.random.set_seed`.
+
+    Setting TensorFlow's global seed clears its kernel caches, and with them the
+    SentencePiece tokenizer resource that the live tf.data pipelines use (XLM-R
+    runs then fail with "SentencepieceResource does not exist"). keras-clx's
+    pipelines shuffle with explicit seeds and Keras layers draw from their own
+    seed generators, so TensorFlow's global seed is not needed here.
+    """
+    import random
+
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+
+
 def _softmax(logits):
     logits = np.asarray(logits, dtype="float64")
     z = np.exp(logits - logits.max(axis=-1, keepdims=True))
@@ -560,7 +585,7 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         seed (torch's dropout) then draw the same numbers in a resumed run.
         """
         self._round_started = time.time()
-        keras.utils.set_random_seed(int(np.random.SeedSequence([self.seed, round_]).generate_state(1)[0] >> 1))
+        _reseed(int(np.random.SeedSequence([self.seed, round_]).generate_state(1)[0] >> 1))
         if self._optimizer_values is not None:
             _assign(self.model.optimizer.variables, self._optimizer_values)
         if self.reinitialize and round_ > 0:

@@ -525,3 +525,14 @@ def test_fit_resumes_an_interrupted_self_training_run_from_the_cli(tmp_path):
     assert len((out / "training_log.csv").read_text().strip().splitlines()) == 1 + 3  # header + 3 epochs
     result = CliRunner().invoke(main, args + [x for o in overrides for x in ("--set", o)])
     assert result.exit_code == 2 and "nothing to resume" in result.output
+
+
+def test_sentencepiece_backbone_trains_through_rounds(tiny_recipe, tmp_path):
+    """Re-seeding at each round must not destroy the SentencePiece tokenizer's TF resource."""
+    from keras_clx import experiment
+
+    recipe = tiny_recipe("model.backbone=xlmr_tiny", "train.self_training.enabled=true",
+                         "train.self_training.max_rounds=1", "train.self_training.k_per_class=2")
+    run = experiment.fit(recipe, out_dir=tmp_path / "run", verbose=0)
+    assert [row.round for row in run.self_training.rows] == [0, 1]
+    assert run.report.target_average()["accuracy"] >= 0
