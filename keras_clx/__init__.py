@@ -41,6 +41,10 @@ _EXPORTS = {
     "export_run": "keras_clx.export",
     "predict_saved_model": "keras_clx.export",
     "ExportResult": "keras_clx.export",
+    # transfer train step: embedding perturbation (paper 000), instance weighting (paper 004)
+    "TransferConfig": "keras_clx.training.steps",
+    "instance_weights": "keras_clx.training.weighting",
+    "paired_dataset": "keras_clx.data.pipeline",
     # self-training (paper 000)
     "SelfTrainingCallback": "keras_clx.training.self_training",
     "select_pseudo_labels": "keras_clx.training.self_training",

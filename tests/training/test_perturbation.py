@@ -92,6 +92,27 @@ def test_adversarial_perturbation_has_norm_epsilon_and_spares_padding(classifier
         assert np.sqrt((r**2).sum()) == pytest.approx(0.5, rel=1e-5)
 
 
+def test_special_tokens_are_not_perturbed_unless_asked(classifier):
+    from keras_clx.models.backbones import build_backbone
+
+    texts = ["the cat sat on the mat", "a dog ran in the park", "hello world"] * 10
+    _, preprocessor = build_backbone("bert_tiny", texts, sequence_length=10, vocabulary_size=40)
+    model = classifier(weights="numpy")
+    model.preprocessor = preprocessor
+    x = {k: ops.convert_to_numpy(v) for k, v in preprocessor(["the cat sat", "a dog ran in the park"]).items()}
+    y = np.array([0, 1], "int32")
+    tokenizer = preprocessor.tokenizer
+    special = np.isin(x["token_ids"], [tokenizer.cls_token_id, tokenizer.sep_token_id])
+    words = x["padding_mask"] & ~special
+    r = ops.convert_to_numpy(perturbation(model, x, y, TransferConfig("adversarial", 0.5)))
+    assert special[:, 0].all() and np.all(r[special] == 0) and np.all(r[~x["padding_mask"]] == 0)
+    np.testing.assert_allclose(norms(r, words), 0.5, rtol=1e-5)
+    everything = TransferConfig("adversarial", 0.5, perturb_special_tokens=True)
+    r_all = ops.convert_to_numpy(perturbation(model, x, y, everything))
+    assert np.abs(r_all[:, 0]).sum() > 0
+    np.testing.assert_allclose(norms(r_all, x["padding_mask"]), 0.5, rtol=1e-5)
+
+
 def test_adversarial_loss_exceeds_clean_and_random_loss_on_a_trained_model(classifier, batch):
     model = classifier(seed=1)
     x, _ = batch(n=48, seed=3)

@@ -65,6 +65,28 @@ def test_weighted_step_gradient_is_the_weighted_sum_of_example_gradients(classif
     assert_same_weights(expected, got)
 
 
+@pytest.mark.parametrize("perturbation,weighting,passes", [
+    ("adversarial", "none", 2),  # clean forward (+ backward), perturbed forward (+ backward)
+    ("none", "cosine", 2),  # target forward (no backward), clean forward (+ backward)
+    ("adversarial", "cosine", 3),
+])
+def test_encoder_passes_per_step(classifier, batch, perturbation, weighting, passes):
+    x, y = batch()
+    model = classifier()
+    encode, calls = model._path.encode, []
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return encode(*args, **kwargs)
+
+    model._path.encode = counting
+    eager = {"run_eagerly": True} if keras.backend.backend() == "tensorflow" else EAGER
+    model.compile(optimizer="sgd", transfer=TransferConfig(perturbation, 0.5, weighting=weighting), **eager)
+    data = {"source": x, "target": x} if weighting != "none" else x
+    model.train_on_batch(data, y)
+    assert len(calls) == passes
+
+
 def test_loss_scaling_optimizer_gives_the_same_update(classifier, batch):
     x, y = batch()
     config = TransferConfig("adversarial", epsilon=0.5)
@@ -104,16 +126,20 @@ def test_other_perturbations_train(classifier, batch, perturbation, steps):
     assert np.isfinite(history["adv_loss"][0]) and history["adv_loss"][0] >= 0
 
 
-@pytest.mark.parametrize("jit_compile", [True, False])
-def test_jit_compile(classifier, batch, jit_compile):
-    if jit_compile and keras.backend.backend() == "torch":
-        pytest.skip("torch.compile of a train step takes minutes on CPU (see docs/training.md)")
+def test_jit_compile(classifier, batch):
+    """XLA on TensorFlow. JAX compiles by default (the fit tests above) and runs uncompiled
+    in the others (EAGER); torch.compile takes minutes on CPU (checked in docs/training.md)."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("jit_compile=True is covered by the fit tests on JAX; minutes to compile on torch")
     x, y = batch()
-    model = classifier(weights="numpy")
-    model.compile(optimizer=keras.optimizers.SGD(0.5), transfer=TransferConfig("adversarial", 0.5),
-                  jit_compile=jit_compile)
-    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0).history
-    assert history["adv_loss"][0] > 0 and np.isfinite(history["loss"][1])
+    eager, compiled = classifier(weights="numpy"), classifier(weights="numpy")
+    for model, jit_compile in ((eager, False), (compiled, True)):
+        model.compile(optimizer=keras.optimizers.SGD(0.5), transfer=TransferConfig("adversarial", 0.5),
+                      jit_compile=jit_compile)
+        history = model.fit(x, y, batch_size=8, epochs=2, verbose=0).history
+        assert history["adv_loss"][0] > 0 and np.isfinite(history["loss"][1])
+    assert compiled.jit_compile and not eager.jit_compile
+    assert_same_weights(eager.get_weights(), compiled.get_weights(), atol=1e-5)
 
 
 def test_instance_weighting_needs_paired_batches(classifier, batch):

@@ -50,6 +50,9 @@ class TransferConfig:
             `"euclidean"`, `"coral"` (see `keras_clx.training.weighting`); needs
             paired batches.
         target_inference_mode: compute the target representations without dropout.
+        perturb_special_tokens: also perturb the tokens the preprocessor adds
+            ([CLS], [SEP]; <s>, </s>). Off by default: they are not words, and in an
+            encoder trained from scratch the gradient concentrates on [CLS].
         seed: seed of the random and VAT directions.
     """
 
@@ -62,6 +65,7 @@ class TransferConfig:
     xi: float = 1e-2
     weighting: str = "none"
     target_inference_mode: bool = False
+    perturb_special_tokens: bool = False
     seed: int = 0
 
     def __post_init__(self):
@@ -210,7 +214,7 @@ def perturbation(model, x, y=None, transfer=None, training=False, seed=None):
     x, y = _tensors(x, y)
     ad = _autodiff(model)
     w = common.example_weights(TransferConfig(), x, None, None, None)
-    mask = x.get("padding_mask")
+    mask = common.perturbation_mask(model, transfer, x)
     generator = keras.random.SeedGenerator(transfer.seed if seed is None else seed)
     if transfer.perturbation == "adversarial":
         if y is None:

@@ -61,6 +61,27 @@ class StepResult:
     tracked: dict
 
 
+def special_token_ids(model):
+    """Ids of the tokens the packer adds ([CLS], [SEP]; <s>, </s>), from the model's tokenizer."""
+    tokenizer = getattr(getattr(model, "preprocessor", None), "tokenizer", None)
+    names = ("cls_token_id", "sep_token_id", "start_token_id", "end_token_id")
+    return sorted({i for i in (getattr(tokenizer, name, None) for name in names) if i is not None})
+
+
+def perturbation_mask(model, config, x):
+    """Where r may be non-zero: the unpadded positions, without the special tokens unless
+    `config.perturb_special_tokens` (they are not words: see docs/training.md)."""
+    mask = x.get("padding_mask")
+    ids = [] if config.perturb_special_tokens else special_token_ids(model)
+    if not ids:
+        return mask
+    token_ids = x["token_ids"]
+    keep = ops.ones_like(token_ids, "bool") if mask is None else ops.cast(mask, "bool")
+    for i in ids:
+        keep = ops.logical_and(keep, ops.not_equal(token_ids, i))
+    return keep
+
+
 def embedding_zeros(model, x):
     shape = (*ops.shape(x["token_ids"]), model.backbone.hidden_dim)
     return ops.zeros(shape, "float32")
@@ -121,7 +142,7 @@ def loss_objective(model, x, y, w, training, scale=True):
 
 def adversarial_direction(model, config, ad, x, y, w, gradient, training, scale=True):
     """Eq. 2 from the clean gradient, then `steps - 1` projected-gradient steps."""
-    mask = x.get("padding_mask")
+    mask = perturbation_mask(model, config, x)
     r = perturb.adversarial_perturbation(gradient, config.epsilon, mask, config.norm)
     objective = loss_objective(model, x, y, w, training, scale)
     for _ in range(config.steps - 1):
@@ -132,13 +153,13 @@ def adversarial_direction(model, config, ad, x, y, w, gradient, training, scale=
 
 def virtual_direction(model, config, ad, x, w, reference_logits, seed):
     """VAT: power iteration(s) on KL(p ‖ q(e + ξd)) in inference mode; no labels used."""
-    mask = x.get("padding_mask")
+    mask = perturbation_mask(model, config, x)
     shape = (*ops.shape(x["token_ids"]), model.backbone.hidden_dim)
     d = ad.forward(lambda: perturb.random_perturbation(shape, config.xi, mask, config.norm, seed))
 
     def divergence(r):
         logits, _ = _forward(model, x, r, training=False)
-        return ops.sum(w * _per_example_kl(reference_logits, logits, mask)), None
+        return ops.sum(w * _per_example_kl(reference_logits, logits, x.get("padding_mask"))), None
 
     for _ in range(config.steps):
         _, g, _ = ad.value_and_grad(divergence, d, variables=False)
@@ -197,7 +218,7 @@ def compute_step(model, config, ad, x, y, sample_weight, seed=None):
         return StepResult(clean_loss, logits, source, clean_grads, tracked)
 
     # === Perturbation (constant for the gradient) ===
-    mask = source.get("padding_mask")
+    mask = perturbation_mask(model, config, source)
     if config.perturbation == "adversarial":
         r = adversarial_direction(model, config, ad, source, y, w, g, training=True)
         objective = loss_objective(model, source, y, w, training=True)
