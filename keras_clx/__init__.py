@@ -49,6 +49,7 @@ _EXPORTS = {
     "SelfTrainingCallback": "keras_clx.training.self_training",
     "select_pseudo_labels": "keras_clx.training.self_training",
     "SoftLabelCrossentropy": "keras_clx.training.self_training",
+    "predict_texts": "keras_clx.training.self_training",
     "LabelAccuracy": "keras_clx.training.self_training",
     "RoundSchedule": "keras_clx.training.self_training",
     # evaluation

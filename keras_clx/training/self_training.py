@@ -250,9 +250,15 @@ class _TrainingData:
         self.targets = np.concatenate([self.targets, targets.astype(self.targets.dtype)])
 
     def batches(self):
-        """One epoch: a permutation seeded by `(seed, epoch)`, cut into batches."""
+        """One epoch: a permutation seeded by `(seed, epoch)`, cut into full batches.
+
+        The last batch is topped up with the epoch's first examples, so every batch
+        has one shape as the data grows (JAX compiles a train step per batch shape,
+        which would otherwise cost one compile per round).
+        """
         texts, targets = self.texts, self.targets  # contents as of this epoch
         order = np.random.default_rng([self.seed, self.epoch]).permutation(len(texts))
+        order = np.resize(order, self.steps() * self.batch_size)
         for start in range(0, len(order), self.batch_size):
             rows = order[start:start + self.batch_size]
             yield np.array([texts[i] for i in rows], dtype=object), targets[rows]
@@ -297,6 +303,26 @@ def _reseed(seed):
         import torch
 
         torch.manual_seed(seed)
+
+
+def predict_texts(model, texts, batch_size=64, preprocessor=None, verbose=0):
+    """`model.predict` over raw `texts` in batches of one shape; NumPy outputs, one row per text.
+
+    The last batch is padded with empty strings (their rows are dropped), so that a
+    pool that shrinks every round reuses one compiled predict step on JAX instead of
+    compiling one per remainder. `preprocessor` (e.g. the model's) runs in tf.data.
+    """
+    import tensorflow as tf
+
+    texts = list(texts)
+    if not texts:
+        raise ValueError("predict_texts needs at least one text")
+    padded = texts + [""] * (-len(texts) % batch_size)
+    ds = tf.data.Dataset.from_tensor_slices(tf.constant(padded, tf.string)).batch(batch_size)
+    if preprocessor is not None:
+        ds = ds.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
+    outputs = model.predict(ds.prefetch(tf.data.AUTOTUNE), verbose=verbose)
+    return keras.tree.map_structure(lambda a: np.asarray(a)[: len(texts)], outputs)
 
 
 def _softmax(logits):
@@ -639,13 +665,11 @@ class SelfTrainingCallback(keras.callbacks.Callback):
 
     def predict_pool(self, examples=None):
         """Class probabilities of the pool (or of `examples`), predicted in batches."""
-        import tensorflow as tf
-
         examples = self.pool if examples is None else examples
-        ds = tf.data.Dataset.from_tensor_slices([e.text for e in examples]).batch(self.prediction_batch_size)
-        if self._preprocessor is not None:
-            ds = ds.map(self._preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
-        outputs = self.model.predict(ds.prefetch(tf.data.AUTOTUNE), verbose=1 if self.verbose else 0)
+        outputs = predict_texts(
+            self.model, [e.text for e in examples], self.prediction_batch_size,
+            preprocessor=self._preprocessor, verbose=1 if self.verbose else 0,
+        )
         return _softmax(outputs) if self.from_logits else np.asarray(outputs, dtype="float64")
 
     def _gold_id(self, example_id):

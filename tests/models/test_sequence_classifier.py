@@ -76,3 +76,15 @@ def test_unknown_backbones_are_clear_errors(tmp_path):
         build_backbone("bert_tiy", ["a b c"])
     with pytest.raises(ClxError, match="is not a keras-hub preset"):
         build_backbone(str(tmp_path))
+
+
+def test_predict_texts_pads_the_last_batch_and_returns_one_row_per_text(trained):
+    from keras_clx.training.self_training import predict_texts
+
+    model, texts = trained
+    expected = model.predict(texts[:11], verbose=0)
+    outputs = predict_texts(model, texts[:11], batch_size=4, preprocessor=model.preprocessor)
+    assert outputs.shape == (11, model.num_classes)
+    np.testing.assert_allclose(outputs, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="at least one text"):
+        predict_texts(model, [], batch_size=4)
