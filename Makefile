@@ -14,7 +14,7 @@ $(BIN)/python:
 # torch==2.13.0 first: pip resolves it to the local CPU wheel (a range could pull a CUDA build).
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[torch,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[torch,dev,bench]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -29,8 +29,13 @@ test: setup
 		KERAS_BACKEND=$$backend $(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS); \
 	done
 
+# The performance suite (docs/benchmarks.md): every backend, tiny and small, with the
+# PyTorch + transformers peer loop (the `bench` extra). JSON per backend in bench/.
+BENCH_ARGS ?= --size tiny small --peer
 bench: setup
-	$(BIN)/python tools/bench.py
+	@mkdir -p bench; set -e; for backend in $(BACKENDS); do \
+		$(BIN)/python tools/bench.py --backend $$backend $(BENCH_ARGS) --json bench/$$backend.json; \
+	done
 
 clean:
-	rm -rf $(VENV) runs served .pytest_cache
+	rm -rf $(VENV) runs served bench .pytest_cache

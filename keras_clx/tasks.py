@@ -7,18 +7,12 @@ formats predictions; `experiment.py` is written once against this interface.
 import numpy as np
 
 from keras_clx.data import iob
-from keras_clx.data.pipeline import labeled_dataset, text_dataset
+from keras_clx.data.pipeline import labeled_dataset
 from keras_clx.data.token_pipeline import encode_texts, token_dataset, token_text_dataset
 from keras_clx.evaluation.entity_f1 import entity_scores
-from keras_clx.evaluation.metrics import accuracy, macro_f1
+from keras_clx.evaluation.metrics import accuracy, macro_f1, softmax
 from keras_clx.models.sequence_classifier import SequenceClassifier
 from keras_clx.models.token_classifier import TokenClassifier
-
-
-def softmax(logits):
-    logits = np.asarray(logits, dtype="float64")
-    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
 
 
 class SequenceTask:
@@ -40,8 +34,12 @@ class SequenceTask:
         return labeled_dataset(examples, labels, preprocessor, batch_size, shuffle=shuffle, seed=seed)
 
     def predict_proba(self, model, examples, batch_size, verbose=0):
-        ds = text_dataset(examples, model.preprocessor, batch_size)
-        return softmax(model.predict(ds, verbose=verbose))
+        from keras_clx.training.self_training import predict_texts
+
+        if not examples:
+            return np.zeros((0, model.num_classes))
+        texts = [e.text for e in examples]
+        return softmax(predict_texts(model, texts, batch_size, model.preprocessor, verbose=verbose))
 
     def score(self, model, examples, labels, batch_size, verbose=0):
         y_true = np.asarray(labels.encode(examples))

@@ -7,12 +7,6 @@ def _texts(examples):
     return [e.text for e in examples]
 
 
-def text_dataset(examples, preprocessor, batch_size):
-    """Preprocessed batches of `x` only (prediction, pseudo-labelling)."""
-    ds = tf.data.Dataset.from_tensor_slices(_texts(examples)).batch(batch_size)
-    return ds.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-
 def labeled_dataset(
     examples, labels, preprocessor, batch_size, shuffle=False, seed=0, sample_weight=None
 ):

