@@ -12,6 +12,7 @@ _EXPORTS = {
     # recipes and runs
     "Recipe": "keras_clx.recipes",
     "load_recipe": "keras_clx.recipes",
+    "base_recipe": "keras_clx.recipes",
     "apply_overrides": "keras_clx.recipes",
     "fit": "keras_clx.experiment",
     "evaluate": "keras_clx.experiment",

@@ -269,6 +269,19 @@ def load_recipe(name, overrides=()):
     return apply_overrides(recipe, overrides)
 
 
+def base_recipe(recipe_file, name, description=None):
+    """The recipe `name` from the file beside `recipe_file`, to derive another from.
+
+    In a recipe file: `recipe = base_recipe(__file__, "mtod", "MTOD ... (adversarial)")`,
+    then change what differs. Copied recipe folders keep working (the base is looked
+    up next to the file, not among the bundled recipes).
+    """
+    recipe = load_recipe(str(pathlib.Path(recipe_file).with_name(f"{name}.py")))
+    if description is not None:
+        recipe.description = description
+    return recipe
+
+
 def list_recipes():
     """(name, description) of every bundled recipe."""
     items = []

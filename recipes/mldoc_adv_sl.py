@@ -20,23 +20,13 @@ fine-tunes multilingual BERT with lr 2e-5:
         --set train.learning_rate=2e-5
 """
 
-from keras_clx import Recipe
+from keras_clx import base_recipe
 
 
 def get_recipe():
-    recipe = Recipe(description="MLDoc topics, en -> de, es, fr, it, ja, ru, zh (adversarial + self-training, paper 000)")
-    recipe.data.dataset = "mldoc"
-    recipe.data.sources = ["en"]
-    recipe.data.targets = ["de", "es", "fr", "it", "ja", "ru", "zh"]
-    recipe.data.options = {"train_size": 1000}
-    recipe.model.backbone = "bert_small"
-    recipe.model.sequence_length = 96
-    recipe.model.vocabulary_size = 16000
-    recipe.train.batch_size = 64
-    recipe.train.learning_rate = 3e-4
+    recipe = base_recipe(__file__, "mldoc_adv",
+                         "MLDoc topics, en -> de, es, fr, it, ja, ru, zh (adversarial + self-training, paper 000)")
     recipe.train.epochs = 5  # K: round 0 (source only)
-    recipe.train.perturbation = "adversarial"
-    recipe.train.epsilon = 1.0
     st = recipe.train.self_training
     st.enabled = True
     st.k_per_class = 50  # Kt

@@ -18,20 +18,11 @@ weights), the paper's 6 epochs, sequence length 32 and ε = 1.0. The shared copy
 lacks `en/train-en.tsv`: English trains on `eval-en.tsv` (10% held out as dev).
 """
 
-from keras_clx import Recipe
+from keras_clx import base_recipe
 
 
 def get_recipe():
-    recipe = Recipe(description="MTOD intents, en -> es, th (adversarial training, paper 000)")
-    recipe.data.dataset = "mtod"
-    recipe.data.sources = ["en"]
-    recipe.data.targets = ["es", "th"]
-    recipe.data.options = {"source_train_split": "eval", "dev_fraction": 0.1}
-    recipe.model.backbone = "bert_small"
-    recipe.model.sequence_length = 32
-    recipe.model.vocabulary_size = 8000
-    recipe.train.batch_size = 32
-    recipe.train.learning_rate = 3e-4
+    recipe = base_recipe(__file__, "mtod", "MTOD intents, en -> es, th (adversarial training, paper 000)")
     recipe.train.epochs = 6
     recipe.train.perturbation = "adversarial"
     recipe.train.epsilon = 1.0

@@ -17,27 +17,18 @@ rule for token tasks yet. For opinion targets with adversarial perturbation +
 instance weighting, use `semeval_iw.py --set train.perturbation=adversarial`.
 """
 
-from keras_clx import Recipe
+from keras_clx import base_recipe
 
 
 def get_recipe():
-    recipe = Recipe(description="SemEval-2016 sentence polarity, en -> es, fr, nl, ru, tr (adversarial + IW + self-training)")
-    recipe.data.dataset = "semeval2016"
+    recipe = base_recipe(__file__, "semeval_iw", "SemEval-2016 sentence polarity, en -> es, fr, nl, ru, tr "
+                         "(adversarial + IW + self-training)")
     recipe.data.task = "sequence"
-    recipe.data.sources = ["en"]
-    recipe.data.targets = ["es", "fr", "nl", "ru", "tr"]
-    recipe.data.options = {"dev_fraction": 0.1}
-    recipe.model.backbone = "xlmr_tiny"
-    recipe.model.sequence_length = 64
-    recipe.model.vocabulary_size = 8000
-    recipe.train.batch_size = 64
-    recipe.train.learning_rate = 2e-3
-    recipe.train.epochs = 4
     recipe.train.perturbation = "adversarial"
     recipe.train.epsilon = 1.0
-    recipe.train.instance_weighting = "cosine"
-    recipe.train.self_training.enabled = True
-    recipe.train.self_training.k_per_class = 30
-    recipe.train.self_training.epochs_per_round = 1
-    recipe.train.self_training.max_rounds = 3
+    st = recipe.train.self_training
+    st.enabled = True
+    st.k_per_class = 30
+    st.epochs_per_round = 1
+    st.max_rounds = 3
     return recipe

@@ -15,23 +15,13 @@ sub-run: the five sub-runs took 4.5 minutes on TensorFlow and 9 on JAX on 2
 shared CPU cores; `--set data.max_train_examples=none` trains on everything. For the pretrained XLM-R base settings see `semeval_iw.py`.
 """
 
-from keras_clx import Recipe
+from keras_clx import base_recipe
 
 
 def get_recipe():
-    recipe = Recipe(description="SemEval-2016 opinion targets, leave-one-out multi-source (instance weighting)")
-    recipe.data.dataset = "semeval2016"
-    recipe.data.task = "token"
-    recipe.data.sources = ["en"]
-    recipe.data.targets = ["es", "fr", "nl", "ru", "tr"]
+    recipe = base_recipe(__file__, "semeval_iw",
+                         "SemEval-2016 opinion targets, leave-one-out multi-source (instance weighting)")
     recipe.data.leave_one_out = True
     recipe.data.max_train_examples = 200
-    recipe.data.options = {"dev_fraction": 0.1}
-    recipe.model.backbone = "xlmr_tiny"
-    recipe.model.sequence_length = 64
-    recipe.model.vocabulary_size = 8000
-    recipe.train.batch_size = 64
-    recipe.train.learning_rate = 2e-3
     recipe.train.epochs = 5
-    recipe.train.instance_weighting = "cosine"
     return recipe

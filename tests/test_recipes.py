@@ -75,3 +75,27 @@ def test_recipe_file_errors(tmp_path):
     wrong_type.write_text("def get_recipe():\n    return {}\n")
     with pytest.raises(RecipeError, match="must return a keras_clx.Recipe"):
         load_recipe(str(wrong_type))
+
+
+def test_recipes_derive_from_the_recipe_beside_them(tmp_path):
+    (tmp_path / "base.py").write_text(
+        "from keras_clx import Recipe\n\n"
+        "def get_recipe():\n"
+        "    recipe = Recipe(description='base')\n"
+        "    recipe.train.epochs = 7\n"
+        "    return recipe\n")
+    (tmp_path / "derived.py").write_text(
+        "from keras_clx import base_recipe\n\n"
+        "def get_recipe():\n"
+        "    recipe = base_recipe(__file__, 'base', 'derived')\n"
+        "    recipe.train.perturbation = 'adversarial'\n"
+        "    return recipe\n")
+    recipe = load_recipe(str(tmp_path / "derived.py"), ["train.epsilon=0.5"])
+    assert (recipe.description, recipe.train.epochs, recipe.train.perturbation, recipe.train.epsilon) == (
+        "derived", 7, "adversarial", 0.5)
+    assert load_recipe(str(tmp_path / "base.py")).train.perturbation == "none"
+    (tmp_path / "orphan.py").write_text(
+        "from keras_clx import base_recipe\n\ndef get_recipe():\n    return base_recipe(__file__, 'nothing')\n")
+    with pytest.raises(RecipeError, match="nothing.py"):
+        load_recipe(str(tmp_path / "orphan.py"))
+    assert load_recipe("mtod_adv_sl").train.self_training.enabled and load_recipe("mtod_adv_sl").data.dataset == "mtod"
