@@ -46,11 +46,11 @@ _EXPORTS = {
     "TransferConfig": "keras_clx.training.steps",
     "instance_weights": "keras_clx.training.weighting",
     "paired_dataset": "keras_clx.data.pipeline",
+    "predict_texts": "keras_clx.data.pipeline",
     # self-training (paper 000)
     "SelfTrainingCallback": "keras_clx.training.self_training",
     "select_pseudo_labels": "keras_clx.training.self_training",
     "SoftLabelCrossentropy": "keras_clx.training.self_training",
-    "predict_texts": "keras_clx.training.self_training",
     "LabelAccuracy": "keras_clx.training.self_training",
     "RoundSchedule": "keras_clx.training.self_training",
     # evaluation

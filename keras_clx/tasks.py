@@ -7,7 +7,7 @@ formats predictions; `experiment.py` is written once against this interface.
 import numpy as np
 
 from keras_clx.data import iob
-from keras_clx.data.pipeline import labeled_dataset
+from keras_clx.data.pipeline import labeled_dataset, predict_texts
 from keras_clx.data.token_pipeline import encode_texts, token_dataset, token_text_dataset
 from keras_clx.evaluation.entity_f1 import entity_scores
 from keras_clx.evaluation.metrics import accuracy, macro_f1, softmax
@@ -34,8 +34,6 @@ class SequenceTask:
         return labeled_dataset(examples, labels, preprocessor, batch_size, shuffle=shuffle, seed=seed)
 
     def predict_proba(self, model, examples, batch_size, verbose=0):
-        from keras_clx.training.self_training import predict_texts
-
         if not examples:
             return np.zeros((0, model.num_classes))
         texts = [e.text for e in examples]

@@ -35,7 +35,7 @@ def test_peer_fgm_adds_epsilon_times_the_normalised_gradient_and_restores_the_ta
     pytest.importorskip("transformers", reason="the peer benchmark needs the `bench` extra")
     size = dict(batch=4, length=8, vocabulary=50)
     x, y = bench.make_batch(size, seed=0)
-    model, optimizer = peer_transformers.build(MICRO, batch=4, length=8)
+    model, optimizer = peer_transformers.build(MICRO, length=8)
     inputs, labels = peer_transformers.as_torch(x, y)
     model(**inputs, labels=labels).loss.backward()
     table = model.bert.embeddings.word_embeddings.weight

@@ -255,7 +255,7 @@ def memory_probe(args):
 
 def bench_predict(size, model, args):
     """`predict_texts` (the pool pass) against `model.predict` on the same texts."""
-    from keras_clx.training.self_training import predict_texts
+    from keras_clx.data.pipeline import predict_texts
 
     batch = size["batch"]
     texts = make_texts(size, args.pool_batches * batch + batch // 2 + 1)  # ends in a partial batch
@@ -291,9 +291,7 @@ def bench_peer(size, args, clx_train):
     import peer_transformers
 
     x, y = make_batch(size, seed=0)
-    times = peer_transformers.step_times(
-        model_shape(size), size["batch"], size["length"], x, y, args.steps, args.repeats
-    )
+    times = peer_transformers.step_times(model_shape(size), size["length"], x, y, args.steps, args.repeats)
     peer = {name: {"median_step_s": statistics.median(v), "examples_per_s": size["batch"] / statistics.median(v)}
             for name, v in times.items()}
     import transformers

@@ -11,8 +11,8 @@ accumulate), the table restored, one AdamW step. Needs the `bench` extra
 import time
 
 
-def build(shape, batch, length, num_classes=4, seed=0):
-    """`(model, optimizer, inputs, labels)` for a bench size (see `tools/bench.py`)."""
+def build(shape, length, num_classes=4, seed=0):
+    """`(model, optimizer)` for a bench model shape (see `tools/bench.py`)."""
     import torch
     import transformers
 
@@ -83,9 +83,9 @@ def fgm_step(model, optimizer, fgm, inputs, labels):
     return loss.item()
 
 
-def step_times(shape, batch, length, x, y, steps, repeats, epsilon=1.0, warmup=2):
-    """Median seconds per step of the plain and the FGM loop (interleaved repeats)."""
-    model, optimizer = build(shape, batch, length)
+def step_times(shape, length, x, y, steps, repeats, epsilon=1.0, warmup=2):
+    """Seconds per step of the plain and the FGM loop, one figure per repeat (interleaved)."""
+    model, optimizer = build(shape, length)
     fgm = FGM(model, epsilon)
     inputs, labels = as_torch(x, y)
     runs = {

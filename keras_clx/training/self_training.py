@@ -36,6 +36,7 @@ import keras
 import numpy as np
 
 from keras_clx.api_export import clx_export
+from keras_clx.data.pipeline import predict_texts
 from keras_clx.data.records import Example
 from keras_clx.errors import ClxError
 from keras_clx.evaluation.metrics import softmax
@@ -304,29 +305,6 @@ def _reseed(seed):
         import torch
 
         torch.manual_seed(seed)
-
-
-def predict_texts(model, texts, batch_size=64, preprocessor=None, verbose=0):
-    """`model.predict` over raw `texts` in batches of one shape; NumPy outputs, one row per text.
-
-    On JAX the last batch is padded with empty strings (their rows are dropped), so
-    that a pool that shrinks every round reuses one compiled predict step instead of
-    compiling one per remainder; the other backends run a short last batch (padding
-    would be wasted work there). `preprocessor` (e.g. the model's) runs in tf.data.
-    """
-    import tensorflow as tf
-
-    texts = list(texts)
-    if not texts:
-        raise ValueError("predict_texts needs at least one text")
-    padded = texts
-    if keras.backend.backend() == "jax":
-        padded = texts + [""] * (-len(texts) % batch_size)
-    ds = tf.data.Dataset.from_tensor_slices(tf.constant(padded, tf.string)).batch(batch_size)
-    if preprocessor is not None:
-        ds = ds.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
-    outputs = model.predict(ds.prefetch(tf.data.AUTOTUNE), verbose=verbose)
-    return keras.tree.map_structure(lambda a: np.asarray(a)[: len(texts)], outputs)
 
 
 def _as_examples(unlabeled):

@@ -79,7 +79,7 @@ def test_unknown_backbones_are_clear_errors(tmp_path):
 
 
 def test_predict_texts_pads_the_last_batch_and_returns_one_row_per_text(trained):
-    from keras_clx.training.self_training import predict_texts
+    from keras_clx.data.pipeline import predict_texts
 
     model, texts = trained
     expected = model.predict(texts[:11], verbose=0)

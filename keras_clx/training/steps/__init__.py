@@ -214,7 +214,6 @@ def perturbation(model, x, y=None, transfer=None, training=False, seed=None):
     x, y = _tensors(x, y)
     ad = _autodiff(model)
     w = common.example_weights(TransferConfig(), x, None, None, None)
-    mask = common.perturbation_mask(model, transfer, x)
     generator = keras.random.SeedGenerator(transfer.seed if seed is None else seed)
     if transfer.perturbation == "adversarial":
         if y is None:
@@ -222,6 +221,7 @@ def perturbation(model, x, y=None, transfer=None, training=False, seed=None):
         g = embedding_gradient(model, x, y, training=training)
         return common.adversarial_direction(model, transfer, ad, x, y, w, g, training, scale=False)
     if transfer.perturbation == "random":
+        mask = common.perturbation_mask(model, transfer, x)
         shape = common.embedding_zeros(model, x).shape
         return ad.forward(
             lambda: perturb.random_perturbation(shape, transfer.epsilon, mask, transfer.norm, generator)

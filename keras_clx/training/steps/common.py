@@ -218,11 +218,11 @@ def compute_step(model, config, ad, x, y, sample_weight, seed=None):
     tracked["clean_loss"] = clean_loss
 
     # === Perturbation (constant for the gradient) ===
-    mask = perturbation_mask(model, config, source)
     if config.perturbation == "adversarial":
         r = adversarial_direction(model, config, ad, source, y, w, g, training=True)
         objective = loss_objective(model, source, y, w, training=True)
     elif config.perturbation == "random":
+        mask = perturbation_mask(model, config, source)
         shape = (*ops.shape(source["token_ids"]), model.backbone.hidden_dim)
         r = ad.forward(
             lambda: perturb.random_perturbation(shape, config.epsilon, mask, config.norm, seed)
