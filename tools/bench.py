@@ -19,7 +19,8 @@ every ratio compares figures measured side by side:
   `model.predict` on the same raw texts, warm, median of repeats; then a pool that
   shrinks over three rounds (as self-training's does), first calls included.
 - **peer** (`--peer`, needs the `bench` extra): the same adversarial step written with
-  PyTorch + transformers (`tools/peer_transformers.py`), measured in this process.
+  PyTorch + transformers (`tools/peer_transformers.py`): its plain and FGM loops join
+  the train repeats, interleaved with the methods.
 
 Sizes: `tiny` = 2 layers, hidden 64, vocabulary 4,000, batch 16, sequence 32;
 `small` = 4 layers, hidden 256, vocabulary 30,000, batch 32, sequence 128; `base` =
@@ -204,12 +205,17 @@ def timed_epoch(model, dataset, steps):
     return (marks[-1] - marks[UNTIMED - 1]) / steps, marks[0] - started
 
 
-def bench_train(size, models, data, args):
+def bench_train(size, models, data, args, peer=None):
+    """Step times of each method; `peer` runners (`{name: run(steps) -> s/step}`) join the
+    interleaved repeats, so that they meet the same load. Returns `(results, peer_times)`."""
     first_step = {name: timed_epoch(models[name], data[name], 1)[1] for name in args.methods}
-    times = {name: [] for name in args.methods}
+    runs = {name: (lambda name=name: timed_epoch(models[name], data[name], args.steps)[0]) for name in args.methods}
+    runs.update({f"peer {name}": (lambda run=run: run(args.steps)) for name, run in (peer or {}).items()})
+    times = {name: [] for name in runs}
     for _ in range(args.repeats):
-        for name in args.methods:
-            times[name].append(timed_epoch(models[name], data[name], args.steps)[0])
+        for name, run in runs.items():
+            times[name].append(run())
+    peer_times = {name[len("peer "):]: times.pop(name) for name in list(times) if name.startswith("peer ")}
     base = statistics.median(times["vanilla"]) if "vanilla" in times else None
     flops = forward_flops(size)
     results = {}
@@ -227,7 +233,7 @@ def bench_train(size, models, data, args):
         }
         if args.peak_tflops:
             results[name]["model_flop_utilisation"] = results[name]["tflops_per_s"] / args.peak_tflops
-    return results
+    return results, peer_times
 
 
 def probe_memory(size_name, method, args):
@@ -274,7 +280,10 @@ def bench_predict(size, model, args):
     for round_ in range(3):
         for name, run in runs.items():
             shrinking[name] += timed(run, texts[: len(texts) - round_ * (batch // 2 + 3)])
-    times = {name: [timed(run, texts) for _ in range(args.repeats)] for name, run in runs.items()}
+    times = {name: [] for name in runs}
+    for _ in range(args.repeats):  # interleaved, as the train steps
+        for name, run in runs.items():
+            times[name].append(timed(run, texts))
     plain, pool = statistics.median(times["plain"]), statistics.median(times["pool"])
     return {
         "texts": len(texts),
@@ -287,12 +296,16 @@ def bench_predict(size, model, args):
     }
 
 
-def bench_peer(size, args, clx_train):
+def peer_runners(size):
     import peer_transformers
 
     x, y = make_batch(size, seed=0)
-    times = peer_transformers.step_times(model_shape(size), size["length"], x, y, args.steps, args.repeats)
-    peer = {name: {"median_step_s": statistics.median(v), "examples_per_s": size["batch"] / statistics.median(v)}
+    return peer_transformers.runners(model_shape(size), size["length"], x, y)
+
+
+def bench_peer(size, times, clx_train):
+    peer = {name: {"median_step_s": statistics.median(v), "examples_per_s": size["batch"] / statistics.median(v),
+                   "step_s": v}
             for name, v in times.items()}
     import transformers
 
@@ -318,15 +331,16 @@ def bench_size(name, args):
             "dtype_policy": keras.config.dtype_policy().name,
             "forward_gflops": forward_flops(size) / 1e9,
         },
-        "train": bench_train(size, models, datasets(size, args.methods), args),
     }
+    peer = peer_runners(size) if args.peer else None
+    result["train"], peer_times = bench_train(size, models, datasets(size, args.methods), args, peer)
     if args.memory:
         for method, r in result["train"].items():
             r.update(probe_memory(name, method, args))
     if args.pool_batches:
         result["predict"] = bench_predict(size, model, args)
     if args.peer:
-        result["peer"] = bench_peer(size, args, result["train"])
+        result["peer"] = bench_peer(size, peer_times, result["train"])
     result["seconds"] = round(time.time() - started, 1)
     return result
 

@@ -83,23 +83,26 @@ def fgm_step(model, optimizer, fgm, inputs, labels):
     return loss.item()
 
 
-def step_times(shape, length, x, y, steps, repeats, epsilon=1.0, warmup=2):
-    """Seconds per step of the plain and the FGM loop, one figure per repeat (interleaved)."""
+def runners(shape, length, x, y, epsilon=1.0, warmup=2):
+    """`{"plain": run, "fgm": run}`, warmed up; `run(steps)` returns seconds per step."""
     model, optimizer = build(shape, length)
     fgm = FGM(model, epsilon)
     inputs, labels = as_torch(x, y)
-    runs = {
+    steps = {
         "plain": lambda: plain_step(model, optimizer, inputs, labels),
         "fgm": lambda: fgm_step(model, optimizer, fgm, inputs, labels),
     }
-    for run in runs.values():
+    for step in steps.values():
         for _ in range(warmup):
-            run()
-    times = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
+            step()
+
+    def timed(step):
+        def run(count):
             started = time.perf_counter()
-            for _ in range(steps):
-                run()
-            times[name].append((time.perf_counter() - started) / steps)
-    return times
+            for _ in range(count):
+                step()
+            return (time.perf_counter() - started) / count
+
+        return run
+
+    return {name: timed(step) for name, step in steps.items()}

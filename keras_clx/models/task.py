@@ -19,7 +19,7 @@ import keras
 import keras_hub
 
 from keras_clx.models.backbones import backbone_family
-from keras_clx.models.dropout import use_hash_dropout
+from keras_clx.models.dropout import use_fast_dropout
 from keras_clx.training import steps
 
 
@@ -48,7 +48,7 @@ class CrossLingualClassifier(keras_hub.models.Task):
         logits, _ = self.head(backbone(inputs))
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self._path = _EmbeddingPath(backbone)
-        use_hash_dropout(self)  # JAX only: Keras's threefry masks dominate CPU steps
+        use_fast_dropout(self)  # JAX and torch: their stock CPU masks are slow
 
     def head(self, backbone_outputs, training=None):
         raise NotImplementedError
