@@ -48,3 +48,32 @@ def test_peer_fgm_adds_epsilon_times_the_normalised_gradient_and_restores_the_ta
     fgm.restore()
     torch.testing.assert_close(table.detach(), before, rtol=0, atol=0)
     assert np.isfinite(peer_transformers.fgm_step(model, optimizer, fgm, inputs, labels))
+
+
+def test_peer_loops_join_the_interleaved_repeats_of_the_methods():
+    import argparse
+
+    calls = []
+
+    def runner(name, seconds):
+        return lambda steps: calls.append((name, steps)) or seconds
+
+    peer = {"plain": runner("plain", 0.5), "fgm": runner("fgm", 1.0)}
+    args = argparse.Namespace(methods=[], repeats=2, steps=3, peak_tflops=None)
+    results, times = bench.bench_train(bench.SIZES["tiny"], {}, {}, args, peer)
+    assert calls == [("plain", 3), ("fgm", 3)] * 2
+    assert results == {} and times == {"plain": [0.5, 0.5], "fgm": [1.0, 1.0]}
+
+
+def test_peer_runners_time_warm_steps():
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers", reason="the peer benchmark needs the `bench` extra")
+    x, y = bench.make_batch(dict(batch=4, length=8, vocabulary=50), seed=0)
+    runs = peer_transformers.runners(MICRO, 8, x, y, warmup=1)
+    assert set(runs) == {"plain", "fgm"}
+    assert all(0 < run(2) < 60 for run in runs.values())
+
+
+def test_peer_speedup_is_the_median_of_paired_repeats():
+    # a load spike in repeat 2 slows both loops alike; the pairs keep the ratio
+    assert bench.paired_speedup([1.0, 3.0, 1.0], [2.0, 6.0, 1.5]) == 2.0

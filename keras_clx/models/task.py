@@ -24,13 +24,17 @@ from keras_clx.training import steps
 
 
 class _EmbeddingPath:
-    """The backbone split at its embedding output (plain object: not tracked twice)."""
+    """The backbone split at its embedding output (plain object: not tracked twice).
+
+    `embed` is the one layer that maps `token_ids` to the cut (called directly: a
+    wrapping Model would add its dispatch to every pass); `encode` a Model from there on.
+    """
 
     def __init__(self, backbone):
         family = backbone_family(backbone)
-        cut = backbone.token_embedding.output if family == "bert" else backbone.embeddings.output
+        self.embed = backbone.token_embedding if family == "bert" else backbone.embeddings
+        cut = self.embed.output
         self.input_names = [name for name in backbone.input if name != "token_ids"]
-        self.embed = keras.Model(backbone.input["token_ids"], cut)
         others = [backbone.input[name] for name in self.input_names]
         self.encode = keras.Model([cut, *others], backbone.output)
 
