@@ -8,7 +8,7 @@ Measures, in one JAX process (torch only for the matmul reference):
    `hash_keep_mask`, per element, on the FFN-output shape;
 2. the matmuls of one layer (QKV/output projections, FFN in and out), XLA against
    torch (oneDNN/MKL), in GFLOP/s;
-3. the vanilla train step with Keras's dropout, with `HashDropout`, and with dropout
+3. the vanilla train step with Keras's dropout, with `FastDropout`, and with dropout
    off, through `fit` (the tf.data feed included) and as the bare compiled step on
    arrays already on the device (the feed excluded).
 """
@@ -117,7 +117,7 @@ def train_steps(size, steps, repeats):
         bare_s = best_of(run, repeats, number=steps)
         variants[name] = {"fit_step_s": fit_s, "bare_step_s": bare_s,
                           "dropout_layers": len(layers), "hash_layers": sum(
-                              isinstance(l, dropout.HashDropout) for l in layers)}
+                              isinstance(l, dropout.FastDropout) for l in layers)}
     return variants
 
 
