@@ -205,17 +205,25 @@ def timed_epoch(model, dataset, steps):
     return (marks[-1] - marks[UNTIMED - 1]) / steps, marks[0] - started
 
 
+def interleaved(runs, repeats):
+    """`{key: [run() per repeat]}`, the runs taking turns in every repeat (load hits them alike)."""
+    times = {key: [] for key in runs}
+    for _ in range(repeats):
+        for key, run in runs.items():
+            times[key].append(run())
+    return times
+
+
 def bench_train(size, models, data, args, peer=None):
     """Step times of each method; `peer` runners (`{name: run(steps) -> s/step}`) join the
     interleaved repeats, so that they meet the same load. Returns `(results, peer_times)`."""
     first_step = {name: timed_epoch(models[name], data[name], 1)[1] for name in args.methods}
-    runs = {name: (lambda name=name: timed_epoch(models[name], data[name], args.steps)[0]) for name in args.methods}
-    runs.update({f"peer {name}": (lambda run=run: run(args.steps)) for name, run in (peer or {}).items()})
-    times = {name: [] for name in runs}
-    for _ in range(args.repeats):
-        for name, run in runs.items():
-            times[name].append(run())
-    peer_times = {name[len("peer "):]: times.pop(name) for name in list(times) if name.startswith("peer ")}
+    runs = {("clx", name): (lambda name=name: timed_epoch(models[name], data[name], args.steps)[0])
+            for name in args.methods}
+    runs.update({("peer", name): (lambda run=run: run(args.steps)) for name, run in (peer or {}).items()})
+    measured = interleaved(runs, args.repeats)
+    times = {name: v for (side, name), v in measured.items() if side == "clx"}
+    peer_times = {name: v for (side, name), v in measured.items() if side == "peer"}
     base = statistics.median(times["vanilla"]) if "vanilla" in times else None
     flops = forward_flops(size)
     results = {}
@@ -280,10 +288,7 @@ def bench_predict(size, model, args):
     for round_ in range(3):
         for name, run in runs.items():
             shrinking[name] += timed(run, texts[: len(texts) - round_ * (batch // 2 + 3)])
-    times = {name: [] for name in runs}
-    for _ in range(args.repeats):  # interleaved, as the train steps
-        for name, run in runs.items():
-            times[name].append(timed(run, texts))
+    times = interleaved({name: (lambda run=run: timed(run, texts)) for name, run in runs.items()}, args.repeats)
     plain, pool = statistics.median(times["plain"]), statistics.median(times["pool"])
     return {
         "texts": len(texts),
