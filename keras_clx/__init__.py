@@ -39,9 +39,9 @@ _EXPORTS = {
     "SequenceClassifier": "keras_clx.models.sequence_classifier",
     "TokenClassifier": "keras_clx.models.token_classifier",
     # export for TF Serving
-    "export_run": "keras_clx.export",
-    "predict_saved_model": "keras_clx.export",
-    "ExportResult": "keras_clx.export",
+    "export_run": "keras_clx.serving.export",
+    "predict_saved_model": "keras_clx.serving.client",
+    "ExportResult": "keras_clx.serving.export",
     # transfer train step: embedding perturbation (paper 000), instance weighting (paper 004)
     "TransferConfig": "keras_clx.training.steps",
     "instance_weights": "keras_clx.training.weighting",

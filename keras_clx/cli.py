@@ -168,7 +168,7 @@ def predict(ctx, run_dir, saved_model, texts, input_path, batch_size):
         raise ClxError("nothing to predict: give --text or --input")
     _load_frameworks()
     if saved_model:
-        from keras_clx.export import predict_saved_model
+        from keras_clx.serving.client import predict_saved_model
 
         rows = predict_saved_model(saved_model, texts, batch_size=batch_size or 64)
     else:
@@ -196,7 +196,7 @@ def predict(ctx, run_dir, saved_model, texts, input_path, batch_size):
 def export(ctx, run_dir, out, name, version, overwrite, verify_input, sample_size):
     """Export a run as a SavedModel that takes raw strings (for TF Serving), and verify it."""
     _load_frameworks()
-    from keras_clx.export import export_run
+    from keras_clx.serving.export import export_run
 
     texts = _read_lines(verify_input) if verify_input else None
     result = export_run(run_dir, out, name=name, version=version, overwrite=overwrite, texts=texts,

@@ -13,6 +13,7 @@ from keras_clx.evaluation.entity_f1 import entity_scores
 from keras_clx.evaluation.metrics import accuracy, macro_f1, softmax
 from keras_clx.models.sequence_classifier import SequenceClassifier
 from keras_clx.models.token_classifier import TokenClassifier
+from keras_clx.rows import sequence_row, token_row
 
 
 class SequenceTask:
@@ -47,15 +48,7 @@ class SequenceTask:
     def predict(self, model, examples, labels, batch_size, verbose=0):
         """One dict per text: label, its probability and every class probability."""
         probabilities = self.predict_proba(model, examples, batch_size, verbose)
-        return [
-            {
-                "text": e.text,
-                "label": labels.names[int(p.argmax())],
-                "probability": float(p.max()),
-                "probabilities": {n: float(v) for n, v in zip(labels.names, p)},
-            }
-            for e, p in zip(examples, probabilities)
-        ]
+        return [sequence_row(e.text, labels.names, p, int(p.argmax())) for e, p in zip(examples, probabilities)]
 
 
 class TokenTask:
@@ -128,19 +121,11 @@ class TokenTask:
     def predict(self, model, examples, labels, batch_size, verbose=0):
         """One dict per text: its words, one tag per word and the predicted spans
         (`start`, `end` character offsets, `label`, `text`)."""
-        rows = []
-        for e, (words, tags) in zip(examples, self.predict_tags(model, examples, labels, batch_size, verbose)):
-            spans = iob.tags_to_spans(words, tags)
-            rows.append({
-                "text": e.text,
-                "words": [w for w, _, _ in words],
-                "tags": tags,
-                "spans": [
-                    {"start": s.start, "end": s.end, "label": s.label, "text": e.text[s.start:s.end]}
-                    for s in spans
-                ],
-            })
-        return rows
+        return [
+            token_row(e.text, [w for w, _, _ in words], tags,
+                      [(s.start, s.end, s.label, e.text[s.start:s.end]) for s in iob.tags_to_spans(words, tags)])
+            for e, (words, tags) in zip(examples, self.predict_tags(model, examples, labels, batch_size, verbose))
+        ]
 
 
 TASKS = {"sequence": SequenceTask(), "token": TokenTask()}

@@ -20,16 +20,10 @@ from keras_clx.cli import main
 from keras_clx.data import iob
 from keras_clx.data.records import Example, LabelVocabulary, Span
 from keras_clx.errors import ClxError
-from keras_clx.export import (
-    METADATA_FILE,
-    SEQUENCE_OUTPUTS,
-    TOKEN_OUTPUTS,
-    export_run,
-    predict_saved_model,
-    rows_from_outputs,
-    tag_entities,
-    target_dir,
-)
+from keras_clx.serving.client import predict_saved_model, rows_from_outputs
+from keras_clx.serving.export import export_run
+from keras_clx.serving.graph import METADATA_FILE, SEQUENCE_OUTPUTS, TOKEN_OUTPUTS, tag_entities
+from keras_clx.serving.layout import target_dir
 from keras_clx.recipes import Recipe, apply_overrides, load_recipe
 
 BACKEND = keras.backend.backend()
@@ -169,7 +163,7 @@ def test_run_without_weights_is_refused(tmp_path):
 def _fake_run(tmp_path, monkeypatch, served_probabilities):
     """A run directory and an export whose model loading, writing and reloading are stand-ins
     (fast): the fresh process "answers" `served_probabilities`."""
-    import keras_clx.export as export
+    import keras_clx.serving.export as export
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -189,7 +183,7 @@ def _fake_run(tmp_path, monkeypatch, served_probabilities):
     monkeypatch.setattr(export, "load_run_checked", lambda run_dir: None)
     monkeypatch.setattr(export, "reference_outputs", lambda run, texts: {"probabilities": [[0.75, 0.25]]})
     monkeypatch.setattr(export, "write_saved_model", write)
-    monkeypatch.setattr(export, "_worker", lambda command, backend, run, path: write(None, pathlib.Path(path)))
+    monkeypatch.setattr(export, "run_in_backend", lambda command, backend, run, path: write(None, pathlib.Path(path)))
     monkeypatch.setattr(export, "verify_in_fresh_process", lambda path, texts: verified)
     return run_dir
 
@@ -215,7 +209,7 @@ def test_overwrite_replaces_the_version_directory(tmp_path, monkeypatch):
 
 
 def test_mixed_precision_run_is_loaded_for_export_in_float32(tmp_path):
-    from keras_clx.export import load_run_checked
+    from keras_clx.serving.runs import load_run_checked
     from keras_clx.models.backbones import build_backbone
     from keras_clx.models.sequence_classifier import SequenceClassifier
 
