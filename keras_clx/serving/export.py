@@ -23,7 +23,13 @@ from keras_clx.errors import ClxError
 from keras_clx.serving.graph import METADATA_FILE, OUTPUTS, write_saved_model
 from keras_clx.serving.layout import default_name, target_dir
 from keras_clx.serving.process import run_module
-from keras_clx.serving.runs import check_run_dir, load_run_checked, reference_outputs, run_info, sample_texts
+from keras_clx.serving.runs import (
+    check_run_dir,
+    load_run_checked,
+    reference_outputs,
+    run_info,
+    sample_texts,
+)
 from keras_clx.serving.verify import check_signature, compare, verify_in_fresh_process
 
 TOLERANCE = 1e-4

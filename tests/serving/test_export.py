@@ -20,11 +20,16 @@ from keras_clx.cli import main
 from keras_clx.data import iob
 from keras_clx.data.records import Example, LabelVocabulary, Span
 from keras_clx.errors import ClxError
+from keras_clx.recipes import Recipe, apply_overrides, load_recipe
 from keras_clx.serving.client import predict_saved_model, rows_from_outputs
 from keras_clx.serving.export import export_run
-from keras_clx.serving.graph import METADATA_FILE, SEQUENCE_OUTPUTS, TOKEN_OUTPUTS, tag_entities
+from keras_clx.serving.graph import (
+    METADATA_FILE,
+    SEQUENCE_OUTPUTS,
+    TOKEN_OUTPUTS,
+    tag_entities,
+)
 from keras_clx.serving.layout import target_dir
-from keras_clx.recipes import Recipe, apply_overrides, load_recipe
 
 BACKEND = keras.backend.backend()
 TOLERANCE = 1e-4
@@ -209,9 +214,9 @@ def test_overwrite_replaces_the_version_directory(tmp_path, monkeypatch):
 
 
 def test_mixed_precision_run_is_loaded_for_export_in_float32(tmp_path):
-    from keras_clx.serving.runs import load_run_checked
     from keras_clx.models.backbones import build_backbone
     from keras_clx.models.sequence_classifier import SequenceClassifier
+    from keras_clx.serving.runs import load_run_checked
 
     texts = ["bado kimu sela", "tiva ropu nogo"] * 8
     keras.config.set_dtype_policy("mixed_bfloat16")
