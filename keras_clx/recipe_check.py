@@ -90,8 +90,9 @@ def number(low=None, high=None, low_open=False, high_open=False):
 
 def choice(*options):
     """One of `options` (strings or booleans, compared with their type)."""
-    words = " | ".join(str(o).lower() if isinstance(o, bool) else o for o in options)
-    return Rule(lambda v: any(type(v) is type(o) and v == o for o in options), f"one of {words}")
+    words = [str(o).lower() if isinstance(o, bool) else o for o in options]
+    expects = " or ".join(words) if len(words) == 2 else f"one of {', '.join(words[:-1])} or {words[-1]}"
+    return Rule(lambda v: any(type(v) is type(o) and v == o for o in options), expects)
 
 
 def optional(rule):

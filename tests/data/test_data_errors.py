@@ -14,7 +14,8 @@ from keras_clx.recipes import DataConfig
 def test_repeated_header_column_names_the_file_and_both_columns(tmp_path):
     path = tmp_path / "reviews.csv"
     path.write_text("text,label,text\nfine,pos,also\n")
-    with pytest.raises(DataError, match=re.escape(f"{path}:1: column name 'text' appears twice") + r".*columns 1 and 3"):
+    message = re.escape(f"{path}:1: column name 'text' appears twice") + r".*columns 1 and 3"
+    with pytest.raises(DataError, match=message):
         read_table(path, label="label", default_language="en")
     tsv = tmp_path / "reviews.tsv"
     tsv.write_text("id\ttext\tid\n1\tx\t2\n")
@@ -73,3 +74,34 @@ def test_ids_are_unique_across_languages_whose_files_share_a_name(tmp_path):
     assert len(set(ids)) == len(ids) == 14
     assert [e.id for e in corpus.unlabeled()] == ["de/train:2", "de/train:3", "fr/train:2", "fr/train:3"]
     assert [e.id for e in corpus.languages["en"].dev] == ["en/train:2#2", "en/train:3#2"]
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"train.csv": "text,label,label\ngood,pos,neg\n"}, "train.csv:1: column name 'label' appears twice"),
+    ({"train.csv": "text,label\n"}, "train.csv: CSV file has a header row but no records"),
+    ({"train.csv/": ""}, "train.csv: is a directory, expected a file"),
+])
+def test_cli_data_errors_are_one_line_exit_2_and_remove_nothing(tmp_path, files, message):
+    from click.testing import CliRunner
+
+    from keras_clx.cli import main
+
+    for name, text in files.items():
+        if name.endswith("/"):
+            (tmp_path / name).mkdir()
+        else:
+            (tmp_path / name).write_text(text)
+    (tmp_path / "test.csv").write_text("text,label\ngut,pos\n")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    options = "{'files': {'en': {'train': 'train.csv'}, 'de': {'test': 'test.csv'}}}"
+    result = CliRunner().invoke(main, [
+        "--quiet", "fit", "demo", "--set", "data.dataset=table", "--set", "data.sources=en",
+        "--set", "data.targets=de", "--set", f"data.options={options}", "--data-dir", str(tmp_path),
+        "--out", str(out),
+    ])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.output
+    assert (out / "notes.txt").read_text() == "mine"
