@@ -253,3 +253,12 @@ def test_ctrl_c_in_get_recipe_interrupts_and_exits_130(tmp_path):
     result = subprocess.run([sys.executable, "-m", "keras_clx.cli", "fit", str(path)],
                             capture_output=True, text=True, env=env, timeout=120, check=False)
     assert result.returncode == 130 and result.stderr.strip() == "error: interrupted", result.stderr
+
+
+def test_a_vocabulary_too_small_for_the_texts_characters_is_a_one_line_error():
+    from keras_clx.models.backbones import build_backbone
+
+    texts = ["abcdefghij klmnopqrst uvwxyz 0123456789"] * 20
+    with pytest.raises(ClxError, match=r"model.vocabulary_size=16 is too small for this text: .*16 vs") as raised:
+        build_backbone("xlmr_tiny", texts=texts, sequence_length=8, vocabulary_size=16)
+    _assert_one_line(raised.value)
