@@ -246,7 +246,8 @@ def set_field(recipe, key, value):
 def _from_override(error, item=None):
     """Marks `error` as caused by `--set` (and names the override when `item`)."""
     if item is not None:
-        error = RecipeError(f"{error} (--set {item})", key=error.key)
+        shown = item if item.isprintable() else repr(item)
+        error = RecipeError(f"{error} (--set {shown})", key=error.key)
     error.from_override = True
     return error
 

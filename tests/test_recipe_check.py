@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from keras_clx.errors import ClxError, RecipeError
@@ -72,6 +72,7 @@ def test_any_value_of_any_field_is_accepted_or_one_line_recipe_error(key, value)
     st.text(max_size=16), st.from_regex(r"-?[0-9e.]{1,6}", fullmatch=True),
     st.sampled_from(["none", "true", "1e999", "nan", "[", "{1}", "()", "'x'"]),
 ))
+@example(key="data.dataset", text="\n")  # an override that is not one line is quoted
 def test_any_override_text_is_accepted_or_one_line_recipe_error(key, text):
     try:
         apply_overrides(Recipe(), [f"{key}={text}"])
