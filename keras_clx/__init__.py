@@ -14,6 +14,7 @@ _EXPORTS = {
     "load_recipe": "keras_clx.recipes",
     "base_recipe": "keras_clx.recipes",
     "apply_overrides": "keras_clx.recipes",
+    "check_recipe": "keras_clx.recipe_check",
     "fit": "keras_clx.experiment",
     "evaluate": "keras_clx.experiment",
     "load_run": "keras_clx.experiment",
@@ -60,6 +61,8 @@ _EXPORTS = {
     "ClxError": "keras_clx.errors",
     "DataError": "keras_clx.errors",
     "RecipeError": "keras_clx.errors",
+    "DivergenceError": "keras_clx.errors",
+    "DivergenceGuard": "keras_clx.training.divergence",
 }
 
 __all__ = sorted(_EXPORTS)

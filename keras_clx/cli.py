@@ -1,7 +1,8 @@
 """`keras-clx` command line: a thin layer over the Python API.
 
 Keras is imported only after `--backend` has set `KERAS_BACKEND`. User errors
-(`ClxError`) print one line and exit with code 2, without a traceback.
+(`ClxError`) print one line and exit with code 2 (3 for a diverged training run,
+`DivergenceError`), without a traceback.
 """
 
 import functools
@@ -43,7 +44,8 @@ def _load_frameworks():
 
 
 def user_errors(command):
-    """Turns `ClxError` into `error: ...` and exit code 2."""
+    """Turns `ClxError` into one line `error: ...` and its exit code (2 bad input, 3 divergence);
+    Ctrl-C into `error: interrupted` and exit code 130."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -52,8 +54,12 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except ClxError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(2)
+            message = " ".join(str(error).splitlines())
+            click.echo(f"error: {message}", err=True)
+            sys.exit(getattr(error, "exit_code", 2))
+        except KeyboardInterrupt:
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
 
     return wrapper
 

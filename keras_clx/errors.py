@@ -1,4 +1,8 @@
-"""User-facing errors: one line that names the file, line or field and what is expected."""
+"""User-facing errors: one line that names the file, line or field and what is expected.
+
+The CLI prints `error: <message>` and exits with the error's `exit_code`:
+2 for bad input (`ClxError` and its subclasses), 3 for a diverged training run.
+"""
 
 
 class ClxError(Exception):
@@ -6,6 +10,8 @@ class ClxError(Exception):
 
     The CLI prints `error: <message>` and exits with code 2, without a traceback.
     """
+
+    exit_code = 2
 
 
 class DataError(ClxError):
@@ -21,4 +27,17 @@ class DataError(ClxError):
 
 
 class RecipeError(ClxError):
-    """An invalid recipe file or override (unknown key, bad value)."""
+    """An invalid recipe file or override (unknown key, bad value).
+
+    `key`: the dotted field at fault (`train.epochs`), where one is.
+    """
+
+    def __init__(self, message, key=None):
+        super().__init__(message)
+        self.key = key
+
+
+class DivergenceError(ClxError):
+    """Training produced a non-finite loss; no model or report was written. Exit code 3."""
+
+    exit_code = 3

@@ -12,23 +12,31 @@ A recipe file defines `get_recipe()` returning a `Recipe` (big_vision style):
 
 Overrides address fields by dotted path (`train.epochs=2`, `data.targets=es,th`,
 `data.options.train_size=500`); an unknown key is an error that names the
-closest valid key.
+closest valid key. Every way in (`load_recipe`, `apply_overrides`,
+`Recipe.from_dict`) ends with `check_recipe` (`keras_clx.recipe_check`), and the
+config sections refuse attributes that are not fields (`recipe.train.epochz = 3`).
 """
 
 import ast
 import dataclasses
 import difflib
+import importlib.machinery
 import importlib.util
+import inspect
 import json
 import pathlib
 import typing
 
-from keras_clx.errors import RecipeError
+from keras_clx.errors import ClxError, RecipeError
+from keras_clx.recipe_check import Section as _Section
+from keras_clx.recipe_check import check_recipe
 
 
 @dataclasses.dataclass
-class DataConfig:
+class DataConfig(_Section):
     """What to train on and which languages to transfer to."""
+
+    _prefix = "data."
 
     dataset: str = "demo"  # demo | mtod | mldoc | table | semeval2016 (see `keras_clx.data.datasets`)
     task: str = "sequence"  # sequence | token
@@ -42,8 +50,10 @@ class DataConfig:
 
 
 @dataclasses.dataclass
-class ModelConfig:
+class ModelConfig(_Section):
     """The backbone and the classification head."""
+
+    _prefix = "model."
 
     backbone: str = "bert_tiny"  # small config, keras-hub preset name or local preset dir
     sequence_length: int = 64
@@ -52,8 +62,10 @@ class ModelConfig:
 
 
 @dataclasses.dataclass
-class SelfTrainingConfig:
+class SelfTrainingConfig(_Section):
     """Class-balanced self-training on the targets' unlabelled text (paper 000)."""
+
+    _prefix = "train.self_training."
 
     enabled: bool = False
     k_per_class: int = 30  # Kt: most confident pseudo-labels per predicted class and round
@@ -67,8 +79,10 @@ class SelfTrainingConfig:
 
 
 @dataclasses.dataclass
-class TrainConfig:
+class TrainConfig(_Section):
     """Optimisation settings and the transfer methods to apply."""
+
+    _prefix = "train."
 
     batch_size: int = 32
     learning_rate: float = 5e-4
@@ -92,15 +106,17 @@ class TrainConfig:
 
 
 @dataclasses.dataclass
-class EvalConfig:
+class EvalConfig(_Section):
     """What the report evaluates."""
+
+    _prefix = "eval."
 
     split: str = "test"  # dev | test, for every language
     batch_size: int = 64
 
 
 @dataclasses.dataclass
-class Recipe:
+class Recipe(_Section):
     """One experiment: data, model, training and evaluation settings."""
 
     description: str = ""
@@ -114,11 +130,13 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, data):
-        """Inverse of `to_dict`; unknown keys are errors."""
+        """Inverse of `to_dict`; unknown keys and invalid values are errors."""
+        if not isinstance(data, dict):
+            raise RecipeError(f"a recipe must be a JSON object, got {type(data).__name__}")
         recipe = cls()
         for key, value in _flatten(data):
             set_field(recipe, key, value)
-        return recipe
+        return check_recipe(recipe)
 
     def to_json(self, path):
         pathlib.Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
@@ -167,7 +185,7 @@ def _parse_text(text):
         return None
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except Exception:  # not a Python literal (or a hostile one): the text itself
         return text
 
 
@@ -225,14 +243,35 @@ def set_field(recipe, key, value):
         obj = getattr(obj, part)
 
 
+def _from_override(error, item=None):
+    """Marks `error` as caused by `--set` (and names the override when `item`)."""
+    if item is not None:
+        shown = item if item.isprintable() else repr(item)
+        error = RecipeError(f"{error} (--set {shown})", key=error.key)
+    error.from_override = True
+    return error
+
+
 def apply_overrides(recipe, overrides):
-    """Applies `key=value` strings (from `--set`) in order."""
+    """Applies `key=value` strings (from `--set`) in order, then checks the whole recipe."""
+    given = {}
     for item in overrides:
         if "=" not in item:
-            raise RecipeError(f"override {item!r} is not of the form key=value")
+            raise _from_override(RecipeError(f"override {item!r} is not of the form key=value"))
         key, value = item.split("=", 1)
-        set_field(recipe, key.strip(), value)
-    return recipe
+        try:
+            set_field(recipe, key.strip(), value)
+        except RecipeError as error:
+            raise _from_override(error) from None
+        given[key.strip()] = item
+    try:
+        return check_recipe(recipe)
+    except RecipeError as error:
+        culprit = [item for key, item in given.items()
+                   if error.key and (key == error.key or key.startswith(error.key + "."))]
+        if culprit:
+            raise _from_override(error, culprit[-1]) from None
+        raise
 
 
 def bundled_recipes_dir():
@@ -252,21 +291,69 @@ def resolve_recipe_path(name):
     raise RecipeError(f"recipe file {name!r} not found; bundled recipes: {', '.join(known)}")
 
 
-def load_recipe(name, overrides=()):
-    """Runs the recipe file's `get_recipe()` and applies `overrides`."""
-    path = resolve_recipe_path(name)
-    spec = importlib.util.spec_from_file_location(f"clx_recipe_{path.stem}", path)
+def _one_line(error):
+    return " ".join(str(error).split()) or "(no message)"
+
+
+def _in_file(path, error):
+    """`error` (raised by the recipe file's code) as a `RecipeError` naming the file."""
+    message = _one_line(error)
+    if isinstance(error, SystemExit):
+        message = f"get_recipe() called sys.exit({error.code!r})"
+    elif not isinstance(error, ClxError):
+        message = f"get_recipe() raised {type(error).__name__}: {message}"
+    elif message.startswith("recipe "):  # already names its file (a base recipe)
+        return RecipeError(message, key=getattr(error, "key", None))
+    return RecipeError(f"recipe {path}: {message}", key=getattr(error, "key", None))
+
+
+def _run_recipe_file(path):
+    """The `Recipe` that the file's `get_recipe()` returns; any failure is a `RecipeError`."""
+    name = f"clx_recipe_{path.stem}"
+    spec = importlib.util.spec_from_loader(name, importlib.machinery.SourceFileLoader(name, str(path)))
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except Exception as error:  # a broken recipe file is the user's error, not ours
-        raise RecipeError(f"{path}: cannot load recipe: {type(error).__name__}: {error}") from error
-    if not hasattr(module, "get_recipe"):
-        raise RecipeError(f"{path}: a recipe file must define get_recipe()")
-    recipe = module.get_recipe()
+    except (Exception, SystemExit) as error:  # a broken recipe file is the user's error, not ours
+        if isinstance(error, ClxError):
+            raise _in_file(path, error) from None
+        what = "called sys.exit" if isinstance(error, SystemExit) else type(error).__name__
+        raise RecipeError(f"recipe {path}: cannot load recipe: {what}: {_one_line(error)}") from None
+    get_recipe = getattr(module, "get_recipe", None)
+    if get_recipe is None:
+        raise RecipeError(f"recipe {path}: a recipe file must define get_recipe()")
+    if not callable(get_recipe):
+        raise RecipeError(f"recipe {path}: get_recipe must be a function, got {type(get_recipe).__name__}")
+    try:
+        inspect.signature(get_recipe).bind()
+    except TypeError:
+        raise RecipeError(f"recipe {path}: get_recipe() must take no arguments, "
+                          f"it is get_recipe{inspect.signature(get_recipe)}") from None
+    except ValueError:  # no signature to inspect: let the call tell
+        pass
+    try:
+        recipe = get_recipe()
+    except (Exception, SystemExit) as error:  # KeyboardInterrupt still interrupts
+        raise _in_file(path, error) from None
     if not isinstance(recipe, Recipe):
-        raise RecipeError(f"{path}: get_recipe() must return a keras_clx.Recipe")
-    return apply_overrides(recipe, overrides)
+        raise RecipeError(f"recipe {path}: get_recipe() must return a keras_clx.Recipe, "
+                          f"got {type(recipe).__name__}")
+    return recipe
+
+
+def load_recipe(name, overrides=()):
+    """Runs the recipe file's `get_recipe()`, applies `overrides` and checks the result.
+
+    A problem is a `RecipeError` that names the recipe file, or the `--set` override at fault.
+    """
+    path = resolve_recipe_path(name)
+    recipe = _run_recipe_file(path)
+    try:
+        return apply_overrides(recipe, overrides)
+    except RecipeError as error:
+        if getattr(error, "from_override", False):
+            raise
+        raise RecipeError(f"recipe {path}: {error}", key=error.key) from None
 
 
 def base_recipe(recipe_file, name, description=None):

@@ -13,6 +13,7 @@ dropped, or an `unlabeled` split), and labelled dev and test splits for the repo
 Where a source's dev split is the file it trains on, `dev_fraction` of it is held out.
 """
 
+import dataclasses
 import os
 import pathlib
 import random
@@ -29,6 +30,8 @@ _SEMEVAL_NAMES = {"en": "english", "es": "spanish", "fr": "french", "nl": "dutch
 
 def _require(path):
     path = pathlib.Path(path)
+    if path.is_dir():
+        raise DataError("is a directory, expected a file", path=path)
     if not path.is_file():
         raise DataError("file not found (set --data-dir or CLX_DATA_DIR, or run `keras-clx download`)", path=path)
     return path
@@ -156,6 +159,26 @@ def _cap(examples, limit, seed):
     return random.Random(seed).sample(examples, limit)
 
 
+def _unique_ids(languages):
+    """Gives every example an id unique in the corpus: `<language>/<reader id>`.
+
+    Readers number examples by file name and line (`train.csv:12`), unique within
+    one file only; two languages' files may share a name. A repeat within one
+    language (a split listed twice, repeated ids in a file) gets `#2`, `#3`, ...
+    """
+    seen = {}
+    for lang, data in languages.items():
+        for split in ("train", "dev", "test", "unlabeled"):
+            examples = []
+            for example in getattr(data, split):
+                key = f"{lang}/{example.id}"
+                seen[key] = count = seen.get(key, 0) + 1
+                if count > 1:
+                    key = f"{key}#{count}"
+                examples.append(dataclasses.replace(example, id=key))
+            setattr(data, split, examples)
+
+
 def load_corpus(config, seed=0):
     """Loads and validates the corpus a recipe's `data` section describes."""
     if config.dataset not in LOADERS:
@@ -165,6 +188,7 @@ def load_corpus(config, seed=0):
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ClxError(f"unknown dataset {config.dataset!r}{hint} (known: {', '.join(LOADERS)})")
     languages = LOADERS[config.dataset](config, dict(config.options), seed)
+    _unique_ids(languages)
     for data in languages.values():
         data.train = _cap(data.train, config.max_train_examples, seed)
         for split in ("dev", "test", "unlabeled"):

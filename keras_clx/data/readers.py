@@ -16,6 +16,7 @@ import csv
 import json
 import pathlib
 import re
+import sys
 import warnings
 
 from keras_clx.data.records import Example
@@ -42,6 +43,8 @@ TABLE_FORMATS = {
 
 _TEXT_SUFFIXES = (".tsv", ".csv", ".jsonl", ".json-lines", ".txt")
 _BYTES_LITERAL = re.compile(r"""^b(['"]).*\1$""", re.DOTALL)
+# CSV fields as long as a line may be (the default limit is 128 KiB; JSON lines have none).
+_FIELD_SIZE_LIMIT = min(sys.maxsize, 2**31 - 1)
 
 
 def _file_id(path):
@@ -255,15 +258,18 @@ def _table_format(path, format):
 def _csv_rows(path, delimiter, columns):
     """Yields `(line, dict)` for each record of a CSV/TSV file with a header row.
 
-    The header must name every column in `columns`. TSV is read without
-    quoting (as GLUE and XNLI files are): quotes are part of the text.
+    The header must name every column in `columns`, each name once, and be
+    followed by at least one record. TSV is read without quoting (as GLUE and
+    XNLI files are): quotes are part of the text.
     """
     kind = "TSV" if delimiter == "\t" else "CSV"
+    if csv.field_size_limit() < _FIELD_SIZE_LIMIT:
+        csv.field_size_limit(_FIELD_SIZE_LIMIT)
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     lines = (row + "\n" for _, row in _lines(path))
     reader = csv.reader(lines, delimiter=delimiter, quoting=quoting, strict=True)
     header = None
-    end = 0
+    end = records = 0
     try:
         for record in reader:
             start, end = end + 1, reader.line_num
@@ -271,6 +277,14 @@ def _csv_rows(path, delimiter, columns):
                 continue
             if header is None:
                 header = record
+                for i, name in enumerate(header):
+                    if name in header[:i]:
+                        raise DataError(
+                            f"column name {name!r} appears twice in the header (columns "
+                            f"{header.index(name) + 1} and {i + 1}); names must be distinct",
+                            path,
+                            start,
+                        )
                 for column in columns:
                     if column not in header:
                         raise DataError(
@@ -283,15 +297,19 @@ def _csv_rows(path, delimiter, columns):
                     path,
                     start,
                 )
+            records += 1
             yield start, dict(zip(header, record))
     except csv.Error as e:
         raise DataError(f"malformed {kind}: {e}", path, reader.line_num) from None
     if header is None:
         raise DataError(f"empty {kind} file: expected a header row with column names", path)
+    if not records:
+        raise DataError(f"{kind} file has a header row but no records", path)
 
 
 def _jsonl_rows(path):
-    """Yields `(line, dict)` for each JSON object of a JSON-lines file."""
+    """Yields `(line, dict)` for each JSON object of a JSON-lines file (at least one)."""
+    records = 0
     for line, row in _lines(path):
         if not row.strip():
             continue
@@ -303,7 +321,10 @@ def _jsonl_rows(path):
             raise DataError(
                 f"expected a JSON object per line, found {type(record).__name__}", path, line
             )
+        records += 1
         yield line, record
+    if not records:
+        raise DataError("empty JSON-lines file: expected one JSON object per line", path)
 
 
 def _field(record, column, path, line, what):

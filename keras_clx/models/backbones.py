@@ -93,7 +93,11 @@ def _small_backbone(name, texts, sequence_length, vocabulary_size, dtype=None):
         )
         backbone_cls = keras_hub.models.BertBackbone
     else:
-        proto = learn_sentencepiece_proto(texts, vocabulary_size)
+        try:
+            proto = learn_sentencepiece_proto(texts, vocabulary_size)
+        except RuntimeError as error:  # e.g. fewer pieces than the text has characters
+            reason = str(error).split("] ")[-1].split(" Increase")[0]
+            raise ClxError(f"model.vocabulary_size={vocabulary_size} is too small for this text: {reason}") from None
         tokenizer = keras_hub.models.XLMRobertaTokenizer(proto=proto)
         preprocessor = keras_hub.models.XLMRobertaTextClassifierPreprocessor(
             tokenizer, sequence_length=sequence_length

@@ -45,6 +45,9 @@ def test_table_dataset_empty_split_is_an_error(tmp_path):
     p = _table(tmp_path, en=[], de=[("gut", "pos")])
     config = DataConfig(dataset="table", sources=["en"], targets=["de"], data_dir=str(tmp_path),
                         options={"files": {"en": {"train": p["en"]}, "de": {"test": p["de"]}}})
+    with pytest.raises(DataError, match="en.tsv: TSV file has a header row but no records"):
+        load_corpus(config)
+    config.options = {"files": {"en": {"dev": p["de"]}, "de": {"test": p["de"]}}}
     with pytest.raises(DataError, match="source language 'en' has an empty train split"):
         load_corpus(config)
 
