@@ -174,6 +174,8 @@ def make_plan(recipe, seeds=(0,), vary=(), overrides=(), check=True):
             except ClxError as error:
                 raise RecipeError(f"--vary {key}={value}: {error}") from None
     variants = _variants(vary)
+    if len({v.directory for v in variants}) < len(variants):
+        raise ClxError(f"--vary values give variants the same directory name: {[v.directory for v in variants]}")
     for variant in variants:
         try:
             recipe_ = load_recipe(path, [*overrides, *variant.overrides])
@@ -210,9 +212,9 @@ def _check_finished(plan, directory):
     """A finished cell must have been run with the recipe this plan gives it."""
     for variant, seed, path in plan.cells(directory):
         saved = path / "recipe.json"
-        if cell_state(path) == "complete" and saved.is_file():
-            if json.loads(saved.read_text()) != plan.cell_recipe(variant, seed).to_dict():
-                raise ClxError(f"{path} was run with another recipe; use another --out for a changed study")
+        finished = cell_state(path) == "complete" and saved.is_file()
+        if finished and json.loads(saved.read_text()) != plan.cell_recipe(variant, seed).to_dict():
+            raise ClxError(f"{path} was run with another recipe; use another --out for a changed study")
 
 
 def _progress(message, verbose):

@@ -216,7 +216,7 @@ def test_a_tiny_study_runs_every_cell_and_continues_after_an_interrupt(tmp_path,
         return real_fit(recipe, out_dir=out_dir, **kwargs)
 
     monkeypatch.setattr(experiment, "fit", interrupted_fit)
-    args = dict(seeds=[0, 1], vary=["train.perturbation=none,random"], overrides=TINY, samples=200)
+    args = {"seeds": [0, 1], "vary": ["train.perturbation=none,random"], "overrides": TINY, "samples": 200}
     with pytest.raises(KeyboardInterrupt):
         studies.run_study("demo", out, **args)
     assert "[cell 3/4] perturbation=random seed=0" in capfd.readouterr().err

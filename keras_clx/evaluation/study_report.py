@@ -186,9 +186,10 @@ def format_markdown(summary):
     roles = {entry["language"]: entry["role"] for entry in summary["languages"]}
     languages = [*roles, AVERAGE]
     cells = summary["cells"]
-    out = [f"# Study: {summary['title'] or summary['recipe']}", "",
-           f"{cells['finished']} of {cells['total']} cells finished; seeds {', '.join(map(str, summary['seeds']))}; "
-           f"baseline: {summary['baseline']}. Scores in %, mean ± sample std over seeds (n = seeds).", ""]
+    seeds = ", ".join(map(str, summary["seeds"]))
+    intro = (f"{cells['finished']} of {cells['total']} cells finished; seeds {seeds}; baseline: "
+             f"{summary['baseline']}. Scores in %, mean ± sample std over seeds (n = seeds).")
+    out = [f"# Study: {summary['title'] or summary['recipe']}", "", intro, ""]
     for metric in summary["metrics"]:
         title = f"## {metric}" + (" (primary)" if metric == summary["primary_metric"] else "")
         rows = [[lang, roles.get(lang, ""), *(_score_cell(summary["scores"][metric][lang][v])
@@ -200,7 +201,7 @@ def format_markdown(summary):
         rows = []
         for lang in languages:
             row = [lang]
-            for variant, entry in summary["differences"].items():
+            for entry in summary["differences"].values():
                 d = entry["languages"].get(lang)
                 if d is None or metric not in d:
                     row.append(entry["skipped"].get(lang, "-"))
@@ -210,11 +211,11 @@ def format_markdown(summary):
                            f"{_percent(interval['high'], True)}], p={d['p_value']:.3g} "
                            f"({d['wins']}+/{d['losses']}-)")
             rows.append(row)
-        out += [_table(["language", *summary["differences"]], rows), "",
-                f"Difference: mean over seeds of variant - baseline; [low, high]: 95% paired bootstrap interval "
+        note = ("Difference: mean over seeds of variant - baseline; [low, high]: 95% paired bootstrap interval "
                 f"({summary['bootstrap_samples']} samples; seeds drawn with replacement, then each language's "
                 "examples, the same draw for variant and baseline). p: two-sided sign test over seeds x "
-                "examples (+/-: examples with fewer/more errors than the baseline, ties dropped).", ""]
+                "examples (+/-: examples with fewer/more errors than the baseline, ties dropped).")
+        out += [_table(["language", *summary["differences"]], rows), "", note, ""]
     return "\n".join(out)
 
 
