@@ -20,6 +20,11 @@ _EXPORTS = {
     "load_run": "keras_clx.experiment",
     "Run": "keras_clx.experiment",
     "LeaveOneOutRun": "keras_clx.multisource",
+    # studies: seeds x variants, paired statistics
+    "run_study": "keras_clx.study",
+    "make_plan": "keras_clx.study",
+    "StudyPlan": "keras_clx.study",
+    "study_report": "keras_clx.evaluation.study_report",
     # data
     "Example": "keras_clx.data.records",
     "Span": "keras_clx.data.records",

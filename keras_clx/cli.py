@@ -210,6 +210,43 @@ def export(ctx, run_dir, out, name, version, overwrite, verify_input, sample_siz
     click.echo(f"{result.path}  ({result.summary()})")
 
 
+@main.command()
+@click.argument("recipe", required=False)
+@_overrides_option
+@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds (train.seed) of every variant.")
+@click.option("--vary", multiple=True, metavar="KEY=V1,V2",
+              help="A recipe field and its values (repeatable; variants are all combinations, the first "
+                   "values are the baseline).")
+@click.option("--out", type=click.Path(file_okay=False), help="Study directory (default studies/<recipe>).")
+@click.option("--data-dir", help="Where data sets live (default $CLX_DATA_DIR).")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False),
+              help="Only aggregate the finished cells of this study directory (no training).")
+@click.option("--bootstrap-samples", type=click.IntRange(min=100), default=1000, show_default=True,
+              help="Samples of the paired bootstrap intervals.")
+@click.pass_context
+@user_errors
+def study(ctx, recipe, overrides, seeds, vary, out, data_dir, report_dir, bootstrap_samples):
+    """Run RECIPE over seeds x variants and compare each variant with the baseline (writes OUT/study.*)."""
+    from keras_clx.errors import ClxError
+    from keras_clx.evaluation.study_report import format_markdown, study_report
+
+    if bool(recipe) == bool(report_dir):
+        raise ClxError("give a RECIPE to run, or --report DIR to aggregate a study (one of them)")
+    if report_dir:
+        click.echo(format_markdown(study_report(report_dir, samples=bootstrap_samples)))
+        return
+    from keras_clx import recipes
+    from keras_clx import study as studies
+
+    overrides = [*overrides, *([f"data.data_dir={data_dir}"] if data_dir else [])]
+    studies.make_plan(recipe, seeds, vary, overrides, check=False)  # recipe errors before Keras is imported
+    _load_frameworks()
+    out = out or f"studies/{recipes.resolve_recipe_path(recipe).stem}"
+    summary = studies.run_study(recipe, out, seeds, vary, overrides, verbose=ctx.obj["verbose"],
+                                samples=bootstrap_samples)
+    click.echo(format_markdown(summary))
+
+
 @main.command(name="recipes")
 @user_errors
 def list_recipes():

@@ -131,8 +131,8 @@ def evaluate(model, corpus, labels, recipe, split=None, verbose=1):
             examples = getattr(corpus.languages[lang], split)
             if not examples:
                 continue
-            metrics = task.score(model, examples, labels, recipe.eval.batch_size)
-            rows.append(LanguageResult(lang, role, split, len(examples), metrics))
+            metrics, outcomes = task.score_outcomes(model, examples, labels, recipe.eval.batch_size)
+            rows.append(LanguageResult(lang, role, split, len(examples), metrics, outcomes))
     report = Report(rows, task.metric_names, title=f"{recipe.description or corpus.name} ({split})")
     average = report.target_average().get(task.primary_metric)
     if average is not None:

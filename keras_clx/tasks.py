@@ -9,7 +9,7 @@ import numpy as np
 from keras_clx.data import iob
 from keras_clx.data.pipeline import labeled_dataset, predict_texts
 from keras_clx.data.token_pipeline import encode_texts, token_dataset, token_text_dataset
-from keras_clx.evaluation.entity_f1 import entity_scores
+from keras_clx.evaluation.entity_f1 import entity_counts, entity_scores
 from keras_clx.evaluation.metrics import accuracy, macro_f1, softmax
 from keras_clx.models.sequence_classifier import SequenceClassifier
 from keras_clx.models.token_classifier import TokenClassifier
@@ -41,9 +41,14 @@ class SequenceTask:
         return softmax(predict_texts(model, texts, batch_size, model.preprocessor, verbose=verbose))
 
     def score(self, model, examples, labels, batch_size, verbose=0):
+        return self.score_outcomes(model, examples, labels, batch_size, verbose)[0]
+
+    def score_outcomes(self, model, examples, labels, batch_size, verbose=0):
+        """`(metrics, outcomes)`; outcomes: per example its `ids`, `true` and `pred` label ids."""
         y_true = np.asarray(labels.encode(examples))
         y_pred = self.predict_proba(model, examples, batch_size, verbose).argmax(-1)
-        return {"accuracy": accuracy(y_true, y_pred), "macro_f1": macro_f1(y_true, y_pred)}
+        metrics = {"accuracy": accuracy(y_true, y_pred), "macro_f1": macro_f1(y_true, y_pred)}
+        return metrics, {"ids": np.asarray([e.id for e in examples]), "true": y_true, "pred": y_pred}
 
     def predict(self, model, examples, labels, batch_size, verbose=0):
         """One dict per text: label, its probability and every class probability."""
@@ -107,6 +112,10 @@ class TokenTask:
         ]
 
     def score(self, model, examples, labels, batch_size, verbose=0):
+        return self.score_outcomes(model, examples, labels, batch_size, verbose)[0]
+
+    def score_outcomes(self, model, examples, labels, batch_size, verbose=0):
+        """`(metrics, outcomes)`; outcomes: per text its `ids` and entity `tp`, `fp`, `fn` counts."""
         from keras_clx.errors import DataError
 
         gold = []
@@ -116,7 +125,10 @@ class TokenTask:
             gold.append(iob.spans_to_word_tags(e.text, e.spans)[1])
         predicted = [t for _, t in self.predict_tags(model, examples, labels, batch_size, verbose)]
         scores = entity_scores(gold, predicted)
-        return {name: scores[name] for name in self.metric_names}
+        counts = entity_counts(gold, predicted)
+        outcomes = {"ids": np.asarray([e.id for e in examples]), "tp": counts[:, 0], "fp": counts[:, 1],
+                    "fn": counts[:, 2]}
+        return {name: scores[name] for name in self.metric_names}, outcomes
 
     def predict(self, model, examples, labels, batch_size, verbose=0):
         """One dict per text: its words, one tag per word and the predicted spans

@@ -1,4 +1,9 @@
-"""The per-language report: one row per language, the target average (XTREME style)."""
+"""The per-language report: one row per language, the target average (XTREME style).
+
+`Report.write` also stores each row's per-example outcomes (when it has them) in
+`outcomes.npz`: arrays `<language>/<field>` (see `TaskKind.score_outcomes`), what
+a study's paired bootstrap and sign test resample (`keras_clx.evaluation.study_stats`).
+"""
 
 import csv
 import dataclasses
@@ -13,6 +18,7 @@ class LanguageResult:
     split: str
     examples: int
     metrics: dict
+    outcomes: dict = dataclasses.field(default=None, repr=False, compare=False)  # per-example arrays
 
 
 @dataclasses.dataclass
@@ -33,7 +39,10 @@ class Report:
         return {
             "title": self.title,
             "metrics": self.metric_names,
-            "languages": [dataclasses.asdict(r) for r in self.rows],
+            "languages": [
+                {f.name: getattr(r, f.name) for f in dataclasses.fields(r) if f.name != "outcomes"}
+                for r in self.rows
+            ],
             "target_average": self.target_average(),
         }
 
@@ -58,9 +67,14 @@ class Report:
         return "\n".join(out)
 
     def write(self, directory, stem="report"):
-        """Writes `<stem>.md`, `<stem>.csv` and `<stem>.json` into `directory`."""
+        """Writes `<stem>.md`, `<stem>.csv`, `<stem>.json` (and the outcomes file) into `directory`."""
         directory = pathlib.Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        if self.rows and all(r.outcomes is not None for r in self.rows):  # before <stem>.json, which marks a run done
+            import numpy as np
+
+            arrays = {f"{r.language}/{k}": np.asarray(v) for r in self.rows for k, v in r.outcomes.items()}
+            np.savez_compressed(directory / outcomes_file(stem), **arrays)
         title = f"# {self.title}\n\n" if self.title else ""
         (directory / f"{stem}.md").write_text(
             f"{title}Scores in %.\n\n{self.format_table()}\n"
@@ -72,3 +86,20 @@ class Report:
                 writer.writerow([r.language, r.role, r.split, r.examples,
                                  *(f"{r.metrics[m]:.6f}" for m in self.metric_names)])
         (directory / f"{stem}.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def outcomes_file(stem="report"):
+    """The outcomes file written beside `<stem>.json`: `outcomes.npz`, `outcomes-test.npz`, ..."""
+    return stem.replace("report", "outcomes", 1) + ".npz"
+
+
+def read_outcomes(path):
+    """`{language: {field: array}}` from an outcomes file."""
+    import numpy as np
+
+    out = {}
+    with np.load(path) as data:
+        for key in data.files:
+            language, field = key.rsplit("/", 1)
+            out.setdefault(language, {})[field] = data[key]
+    return out

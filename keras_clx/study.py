@@ -1,0 +1,262 @@
+"""Studies: one recipe over seeds x variants, to tell with seeds whether a method helps.
+
+    keras-clx study recipes/mtod.py --seeds 0,1,2 --vary train.perturbation=none,adversarial \\
+        --vary train.self_training.enabled=false,true --out studies/mtod
+
+The variants are every combination of the `--vary` values; the first value of
+each key is the baseline. Each cell (variant x seed) is an ordinary run directory
+made by `keras_clx.fit`:
+
+    <out>/plan.json                       the grid: recipe, --set overrides, seeds, variants
+    <out>/<variant>/seed<N>/              one run (or leave-one-out run) per cell
+    <out>/study.md / .csv / .json / .png  the aggregation (`keras_clx.evaluation.study_report`)
+
+Cells run one after another in this process. A cell whose `report.json` exists is
+skipped, an interrupted self-training (or leave-one-out) cell is resumed, any other
+incomplete cell is trained again, so a killed study continues where it stopped.
+"""
+
+import dataclasses
+import itertools
+import json
+import pathlib
+import re
+import sys
+
+from keras_clx.errors import ClxError, RecipeError
+from keras_clx.recipes import load_recipe, resolve_recipe_path
+
+PLAN_FILE = "plan.json"
+_SECTIONS = ("train.", "data.", "model.", "eval.")
+
+
+@dataclasses.dataclass
+class Variant:
+    """One column of a study: its overrides, a label and a directory name."""
+
+    label: str
+    directory: str
+    overrides: list
+
+
+@dataclasses.dataclass
+class StudyPlan:
+    """The grid of a study: variants (the first is the baseline) x seeds."""
+
+    recipe: str
+    overrides: list
+    seeds: list
+    vary: list  # [[key, [values]]]
+    variants: list  # [Variant]
+    task: str = "sequence"
+    primary_metric: str = "accuracy"  # the task's
+    description: str = ""
+
+    def cells(self, directory):
+        """`[(variant, seed, run_dir)]` in the order they run (variant-major)."""
+        directory = pathlib.Path(directory)
+        return [(v, s, directory / v.directory / f"seed{s}") for v in self.variants for s in self.seeds]
+
+    def cell_recipe(self, variant, seed):
+        return load_recipe(self.recipe, [*self.overrides, *variant.overrides, f"train.seed={seed}"])
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(**{**data, "variants": [Variant(**v) for v in data["variants"]]})
+
+
+def parse_seeds(text):
+    """`"0,1,2"` -> `[0, 1, 2]`."""
+    items = [t.strip() for t in str(text).split(",")]
+    if not items or not all(re.fullmatch(r"-?\d+", t) for t in items):
+        raise ClxError(f"--seeds must be comma-separated integers (e.g. 0,1,2), got {text!r}")
+    seeds = [int(t) for t in items]
+    if len(set(seeds)) != len(seeds):
+        raise ClxError(f"--seeds lists a seed twice: {text!r}")
+    return seeds
+
+
+def split_values(text):
+    """Splits `a,b,[c,d]` at the commas outside brackets and quotes."""
+    values, depth, quote, current = [], 0, None, ""
+    for char in text:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[({":
+            depth += 1
+        elif char in "])}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            values.append(current.strip())
+            current = ""
+            continue
+        current += char
+    return values + [current.strip()]
+
+
+def parse_vary(items):
+    """`["train.perturbation=none,adversarial", ...]` (or `(key, values)` pairs) -> `[(key, [values])]`."""
+    vary, seen = [], set()
+    for item in items:
+        if isinstance(item, str):
+            if "=" not in item:
+                raise ClxError(f"--vary {item!r} is not of the form key=value1,value2")
+            key, text = (part.strip() for part in item.split("=", 1))
+            values = split_values(text) if text.strip() else []
+        else:
+            key, values = item[0], [str(v).strip() for v in item[1]]
+        if key in seen:
+            raise ClxError(f"--vary {key}: the key is given twice")
+        if key == "train.seed":
+            raise ClxError("--vary train.seed: give the seeds with --seeds")
+        if not values or any(v == "" for v in values):
+            raise ClxError(f"--vary {key}: needs a non-empty list of values (key=value1,value2)")
+        if len(set(values)) != len(values):
+            raise ClxError(f"--vary {key}: a value is listed twice ({', '.join(values)})")
+        seen.add(key)
+        vary.append((key, values))
+    return vary
+
+
+def _short(key):
+    return key[len(next((s for s in _SECTIONS if key.startswith(s)), "")):]
+
+
+def _variants(vary):
+    if not vary:
+        return [Variant("baseline", "baseline", [])]
+    variants = []
+    for values in itertools.product(*(v for _, v in vary)):
+        parts = [f"{_short(k)}={v}" for (k, _), v in zip(vary, values)]
+        directory = re.sub(r"[^A-Za-z0-9._=+-]", "_", ",".join(parts))
+        variants.append(Variant(" ".join(parts), directory, [f"{k}={v}" for (k, _), v in zip(vary, values)]))
+    return variants
+
+
+def check_recipe(recipe):
+    """What `fit` would refuse, found before any training (values of the transfer step,
+    the task, self-training and leave-one-out settings)."""
+    from keras_clx.multisource import leave_one_out_recipes
+    from keras_clx.tasks import get_task
+    from keras_clx.training import rounds
+    from keras_clx.training.steps import TransferConfig
+
+    get_task(recipe.data.task)
+    TransferConfig.from_recipe(recipe.train)
+    if recipe.train.self_training.enabled:
+        rounds.check_recipe(recipe)
+    if recipe.data.leave_one_out:
+        leave_one_out_recipes(recipe)
+
+
+def make_plan(recipe, seeds=(0,), vary=(), overrides=(), check=True):
+    """The study's `StudyPlan`; every variant's recipe is built (and with `check`, checked)
+    first, so a bad `--vary` key or value is an error that names it, before any training."""
+    path = str(resolve_recipe_path(recipe))
+    overrides = list(overrides)
+    seeds = parse_seeds(seeds if isinstance(seeds, str) else ",".join(map(str, seeds)))
+    vary = parse_vary(vary)
+    base = load_recipe(path, overrides)
+    set_keys = {o.split("=", 1)[0].strip() for o in overrides}
+    for key, values in vary:
+        if key in set_keys:
+            raise ClxError(f"--vary {key}: the key is also given with --set")
+        for value in values:
+            try:
+                recipe_ = load_recipe(path, [*overrides, f"{key}={value}"])
+                if check:
+                    check_recipe(recipe_)
+            except ClxError as error:
+                raise RecipeError(f"--vary {key}={value}: {error}") from None
+    variants = _variants(vary)
+    if len({v.directory for v in variants}) < len(variants):
+        raise ClxError(f"--vary values give variants the same directory name: {[v.directory for v in variants]}")
+    for variant in variants:
+        try:
+            recipe_ = load_recipe(path, [*overrides, *variant.overrides])
+            if check:
+                check_recipe(recipe_)
+        except ClxError as error:
+            raise RecipeError(f"variant {variant.label}: {error}") from None
+    plan = StudyPlan(path, overrides, seeds, [[k, v] for k, v in vary], variants, base.data.task,
+                     description=base.description)
+    if check:  # (imports Keras)
+        from keras_clx.tasks import get_task
+
+        plan.primary_metric = get_task(base.data.task).primary_metric
+    return plan
+
+
+def cell_state(directory):
+    """`"complete"` (report.json exists), `"resume"` (an interrupted self-training or
+    leave-one-out run), `"rerun"` (another incomplete run) or `"new"`."""
+    from keras_clx.multisource import MANIFEST
+    from keras_clx.training import rounds
+
+    directory = pathlib.Path(directory)
+    if (directory / "report.json").is_file():
+        return "complete"
+    if (directory / MANIFEST).is_file() and (directory / "recipe.json").is_file():
+        return "resume"
+    if (rounds.state_directory(directory) / rounds.STATE_FILE).is_file() and not (directory / "model.keras").exists():
+        return "resume"
+    return "rerun" if directory.exists() else "new"
+
+
+def _check_finished(plan, directory):
+    """A finished cell must have been run with the recipe this plan gives it."""
+    for variant, seed, path in plan.cells(directory):
+        saved = path / "recipe.json"
+        finished = cell_state(path) == "complete" and saved.is_file()
+        if finished and json.loads(saved.read_text()) != plan.cell_recipe(variant, seed).to_dict():
+            raise ClxError(f"{path} was run with another recipe; use another --out for a changed study")
+
+
+def _progress(message, verbose):
+    if verbose:
+        print(message, file=sys.stderr, flush=True)
+
+
+def run_study(recipe, out_dir, seeds=(0,), vary=(), overrides=(), verbose=1, callbacks=(), samples=1000):
+    """Runs every cell of the study (see the module docstring), then writes the aggregation.
+
+    Args:
+        recipe: a recipe file or bundled recipe name.
+        out_dir: the study directory.
+        seeds: the seeds (`train.seed`) of every variant, e.g. `[0, 1, 2]` or `"0,1,2"`.
+        vary: `["key=value1,value2", ...]` or `[(key, [values]), ...]`; the first value
+            of each key is the baseline, the variants are every combination.
+        overrides: `--set` overrides applied to every cell.
+        verbose: 0 silent; 1 a progress line per cell and one line per epoch.
+        callbacks: Keras callbacks passed to every cell's `fit`.
+        samples: bootstrap samples of the paired intervals.
+
+    Returns the aggregation (`study_report`'s dict).
+    """
+    import keras
+
+    from keras_clx import experiment
+    from keras_clx.evaluation.study_report import study_report
+
+    plan = make_plan(recipe, seeds, vary, overrides)
+    directory = pathlib.Path(out_dir)
+    _check_finished(plan, directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / PLAN_FILE).write_text(json.dumps(plan.to_dict(), indent=2) + "\n")
+    cells = plan.cells(directory)
+    for i, (variant, seed, path) in enumerate(cells, start=1):
+        state = cell_state(path)
+        note = {"complete": " (done, skipped)", "resume": " (resuming)"}.get(state, "")
+        _progress(f"[cell {i}/{len(cells)}] {variant.label} seed={seed}{note}", verbose)
+        if state == "complete":
+            continue
+        keras.backend.clear_session()
+        experiment.fit(plan.cell_recipe(variant, seed), out_dir=path, overwrite=state == "rerun",
+                       resume=state == "resume", verbose=2 if verbose else 0, callbacks=callbacks)
+    keras.backend.clear_session()
+    return study_report(directory, samples=samples)
