@@ -284,7 +284,7 @@ def test_interrupted_self_training_cells_resume_and_finished_cells_must_match(tm
     (["--vary", "train.epochs=1,2", "--set", "train.epochs=3"], "--vary train.epochs: the key is also given"),
     (["--seeds", "0,1,x"], "--seeds must be comma-separated integers"),
     (["--seeds", ""], "--seeds must be comma-separated integers"),
-    (["--vary", "train.perturbation=none,adversarail"], "--vary train.perturbation=adversarail: transfer perturbation"),
+    (["--vary", "train.perturbation=none,adversarail"], "--vary train.perturbation=adversarail: train.perturbation must be one of"),
 ])
 def test_bad_vary_and_seeds_are_one_line_errors_before_training(args, message, tmp_path):
     out = tmp_path / "study"
