@@ -217,6 +217,8 @@ def export(ctx, run_dir, out, name, version, overwrite, verify_input, sample_siz
 @click.option("--vary", multiple=True, metavar="KEY=V1,V2",
               help="A recipe field and its values (repeatable; variants are all combinations, the first "
                    "values are the baseline).")
+@click.option("--variant", "variants", multiple=True, metavar="'NAME: KEY=V KEY=V'",
+              help="A named variant (repeatable; the first is the baseline; combined with --vary).")
 @click.option("--out", type=click.Path(file_okay=False), help="Study directory (default studies/<recipe>).")
 @click.option("--data-dir", help="Where data sets live (default $CLX_DATA_DIR).")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False),
@@ -225,7 +227,7 @@ def export(ctx, run_dir, out, name, version, overwrite, verify_input, sample_siz
               help="Samples of the paired bootstrap intervals.")
 @click.pass_context
 @user_errors
-def study(ctx, recipe, overrides, seeds, vary, out, data_dir, report_dir, bootstrap_samples):
+def study(ctx, recipe, overrides, seeds, vary, variants, out, data_dir, report_dir, bootstrap_samples):
     """Run RECIPE over seeds x variants and compare each variant with the baseline (writes OUT/study.*)."""
     from keras_clx.errors import ClxError
     from keras_clx.evaluation.study_report import format_markdown, study_report
@@ -239,11 +241,11 @@ def study(ctx, recipe, overrides, seeds, vary, out, data_dir, report_dir, bootst
     from keras_clx import study as studies
 
     overrides = [*overrides, *([f"data.data_dir={data_dir}"] if data_dir else [])]
-    studies.make_plan(recipe, seeds, vary, overrides, check=False)  # recipe errors before Keras is imported
+    studies.make_plan(recipe, seeds, vary, overrides, check=False, variants=variants)  # recipe errors before Keras is imported
     _load_frameworks()
     out = out or f"studies/{recipes.resolve_recipe_path(recipe).stem}"
     summary = studies.run_study(recipe, out, seeds, vary, overrides, verbose=ctx.obj["verbose"],
-                                samples=bootstrap_samples)
+                                samples=bootstrap_samples, variants=variants)
     click.echo(format_markdown(summary))
 
 

@@ -4,7 +4,13 @@
         --vary train.self_training.enabled=false,true --out studies/mtod
 
 The variants are every combination of the `--vary` values; the first value of
-each key is the baseline. Each cell (variant x seed) is an ordinary run directory
+each key is the baseline. Variants that are not a grid are named instead, the first
+one being the baseline (combined with `--vary` when both are given):
+
+    keras-clx study recipes/umsab.py --seeds 0,1,2 --variant vanilla: \
+        --variant "adversarial: train.perturbation=adversarial" \
+        --variant "adv+st: train.perturbation=adversarial train.self_training.enabled=true"
+ Each cell (variant x seed) is an ordinary run directory
 made by `keras_clx.fit`:
 
     <out>/plan.json                       the grid: recipe, --set overrides, seeds, variants
@@ -123,18 +129,43 @@ def parse_vary(items):
     return vary
 
 
+def parse_variants(items):
+    """`["name: key=value key=value", ...]` -> `[(name, [overrides])]` (named variants)."""
+    named, seen = [], set()
+    for item in items:
+        if ":" not in item:
+            raise ClxError(f"--variant {item!r} is not of the form 'name: key=value key=value'")
+        name, text = (part.strip() for part in item.split(":", 1))
+        if not name or not re.fullmatch(r"[A-Za-z0-9._+-]+", name):
+            raise ClxError(f"--variant {item!r}: the name must be letters, digits or . _ + - (e.g. adv+st)")
+        if name in seen:
+            raise ClxError(f"--variant {name}: the name is given twice")
+        overrides = text.split()
+        bad = [o for o in overrides if "=" not in o]
+        if bad:
+            raise ClxError(f"--variant {name}: {bad[0]!r} is not key=value")
+        if any(o.split("=", 1)[0] == "train.seed" for o in overrides):
+            raise ClxError(f"--variant {name}: give the seeds with --seeds")
+        seen.add(name)
+        named.append((name, overrides))
+    return named
+
+
 def _short(key):
     return key[len(next((s for s in _SECTIONS if key.startswith(s)), "")):]
 
 
-def _variants(vary):
-    if not vary:
+def _variants(vary, named=()):
+    if not vary and not named:
         return [Variant("baseline", "baseline", [])]
     variants = []
-    for values in itertools.product(*(v for _, v in vary)):
-        parts = [f"{_short(k)}={v}" for (k, _), v in zip(vary, values)]
-        directory = re.sub(r"[^A-Za-z0-9._=+-]", "_", ",".join(parts))
-        variants.append(Variant(" ".join(parts), directory, [f"{k}={v}" for (k, _), v in zip(vary, values)]))
+    for name, extra in named or [(None, [])]:
+        for values in itertools.product(*(v for _, v in vary)):
+            parts = [f"{_short(k)}={v}" for (k, _), v in zip(vary, values)]
+            label = " ".join(([name] if name else []) + parts)
+            directory = re.sub(r"[^A-Za-z0-9._=+-]", "_", ",".join(([name] if name else []) + parts))
+            overrides = [*extra, *(f"{k}={v}" for (k, _), v in zip(vary, values))]
+            variants.append(Variant(label, directory, overrides))
     return variants
 
 
@@ -154,13 +185,14 @@ def check_recipe(recipe):
         leave_one_out_recipes(recipe)
 
 
-def make_plan(recipe, seeds=(0,), vary=(), overrides=(), check=True):
+def make_plan(recipe, seeds=(0,), vary=(), overrides=(), check=True, variants=()):
     """The study's `StudyPlan`; every variant's recipe is built (and with `check`, checked)
     first, so a bad `--vary` key or value is an error that names it, before any training."""
     path = str(resolve_recipe_path(recipe))
     overrides = list(overrides)
     seeds = parse_seeds(seeds if isinstance(seeds, str) else ",".join(map(str, seeds)))
     vary = parse_vary(vary)
+    named = parse_variants(variants)
     base = load_recipe(path, overrides)
     set_keys = {o.split("=", 1)[0].strip() for o in overrides}
     for key, values in vary:
@@ -173,7 +205,7 @@ def make_plan(recipe, seeds=(0,), vary=(), overrides=(), check=True):
                     check_recipe(recipe_)
             except ClxError as error:
                 raise RecipeError(f"--vary {key}={value}: {error}") from None
-    variants = _variants(vary)
+    variants = _variants(vary, named)
     if len({v.directory for v in variants}) < len(variants):
         raise ClxError(f"--vary values give variants the same directory name: {[v.directory for v in variants]}")
     for variant in variants:
@@ -222,7 +254,8 @@ def _progress(message, verbose):
         print(message, file=sys.stderr, flush=True)
 
 
-def run_study(recipe, out_dir, seeds=(0,), vary=(), overrides=(), verbose=1, callbacks=(), samples=1000):
+def run_study(recipe, out_dir, seeds=(0,), vary=(), overrides=(), verbose=1, callbacks=(), samples=1000,
+              variants=()):
     """Runs every cell of the study (see the module docstring), then writes the aggregation.
 
     Args:
@@ -234,6 +267,7 @@ def run_study(recipe, out_dir, seeds=(0,), vary=(), overrides=(), verbose=1, cal
         overrides: `--set` overrides applied to every cell.
         verbose: 0 silent; 1 a progress line per cell and one line per epoch.
         callbacks: Keras callbacks passed to every cell's `fit`.
+        variants: named variants `["name: key=value key=value", ...]`, the first the baseline.
         samples: bootstrap samples of the paired intervals.
 
     Returns the aggregation (`study_report`'s dict).
@@ -243,7 +277,7 @@ def run_study(recipe, out_dir, seeds=(0,), vary=(), overrides=(), verbose=1, cal
     from keras_clx import experiment
     from keras_clx.evaluation.study_report import study_report
 
-    plan = make_plan(recipe, seeds, vary, overrides)
+    plan = make_plan(recipe, seeds, vary, overrides, variants=variants)
     directory = pathlib.Path(out_dir)
     _check_finished(plan, directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ a real tiny study (2 variants x 2 seeds) that is interrupted and continues, the 
 decisions, and the one-line errors of bad --vary / --seeds."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -102,6 +103,30 @@ def _write_cell(path, rows, recipe=None):
     report.write(path)
     if recipe is not None:
         recipe.to_json(path / "recipe.json")
+
+
+def test_named_variants_are_columns_and_combine_with_vary():
+    plan = studies.make_plan("demo", "0", ["train.epochs=1,2"], check=False,
+                             variants=["vanilla:", "adv+st: train.perturbation=adversarial train.self_training.enabled=true"])
+    assert [v.label for v in plan.variants] == ["vanilla epochs=1", "vanilla epochs=2",
+                                               "adv+st epochs=1", "adv+st epochs=2"]
+    assert plan.variants[3].overrides == ["train.perturbation=adversarial", "train.self_training.enabled=true",
+                                          "train.epochs=2"]
+    recipe = plan.cell_recipe(plan.variants[3], 0)
+    assert recipe.train.perturbation == "adversarial" and recipe.train.self_training.enabled
+    assert recipe.train.epochs == 2 and plan.variants[0].directory == "vanilla_epochs=1"
+
+
+@pytest.mark.parametrize("variants, message", [
+    (["vanilla"], "is not of the form"),
+    (["a: train.epochs=1", "a: train.epochs=2"], "--variant a: the name is given twice"),
+    (["a: train.epochs"], "'train.epochs' is not key=value"),
+    (["a b: train.epochs=1"], "the name must be"),
+    (["a: train.perturbation=adversarail"], "train.perturbation must be one of"),
+])
+def test_bad_named_variants_name_the_variant(variants, message):
+    with pytest.raises(ClxError, match=re.escape(message)):
+        studies.make_plan("demo", "0", variants=variants, check=False)
 
 
 # per seed, per language: which of 4 test examples are right
