@@ -8,7 +8,6 @@ import contextlib
 import dataclasses
 import json
 import pathlib
-import shutil
 import sys
 import time
 
@@ -151,15 +150,15 @@ def fit(recipe, out_dir=None, overwrite=False, verbose=1, callbacks=(), resume=F
         self_training_setup.check_recipe(recipe)
     directory = pathlib.Path(out_dir or default_run_dir("run"))
     run_dir.check_run_dir(directory, recipe, resume=resume, overwrite=overwrite)
-    if overwrite and not resume:
-        shutil.rmtree(run_dir.RunDir(directory).self_training, ignore_errors=True)
     distribution = DataParallel(recipe.train.distribution, recipe.train.batch_size)
-    directory.mkdir(parents=True, exist_ok=True)
-    recipe.to_json(run_dir.RunDir(directory).recipe)
     if distribution.enabled:
         log(f"distribution: {distribution.describe()}", verbose)
-    with dtype_policy(), distribution.scope():
-        return _fit(recipe, run_dir.RunDir(directory), distribution, started, resume, verbose, callbacks)
+    with run_dir.staged(directory, resume=resume) as staging, dtype_policy(), distribution.scope():
+        recipe.to_json(staging.recipe)
+        run = _fit(recipe, staging, distribution, started, resume, verbose, callbacks)
+    run.directory = directory
+    log(f"run written to {directory}", verbose)
+    return run
 
 
 def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
@@ -192,6 +191,8 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
     train_ds = distribution.cast_masks(train_ds)
     dev_ds = distribution.cast_masks(dev_ds) if dev_ds is not None else None
     compile_model(model, recipe, steps, **(plan.compile_kwargs if plan else {}))
+    if resume:  # epochs logged after the last saved round are trained again
+        run_dir.trim_training_log(directory.training_log, initial_epoch)
     fit_started = time.time()
     history = model.fit(
         train_ds,
@@ -221,7 +222,6 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
         "total_seconds": round(time.time() - started, 2),
     }
     directory.metrics.write_text(json.dumps(summary, indent=2) + "\n")
-    log(f"run written to {directory}", verbose)
     return Run(recipe, model, labels, directory.path, report, history.history,
                plan.callback.history if plan else None)
 

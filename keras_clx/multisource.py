@@ -93,8 +93,18 @@ def fit_leave_one_out(recipe, out_dir, overwrite=False, verbose=1, callbacks=(),
     run_dir.check_run_dir(directory, recipe, resume=resume, overwrite=overwrite)
     if not resume and not overwrite and any((directory / t).exists() for t, _ in plans):
         raise ClxError(f"{directory} already holds a run; choose another --out or pass --overwrite")
-    directory.mkdir(parents=True, exist_ok=True)
-    parent = run_dir.RunDir(directory)
+    with run_dir.staged(directory, resume=resume) as parent:
+        run = _fit_all(recipe, plans, parent, started, verbose, callbacks, resume)
+    run.directory = directory
+    for target, sub in run.runs.items():
+        sub.directory = directory / target
+    experiment.log(f"leave-one-out run written to {directory}", verbose)
+    return run
+
+
+def _fit_all(recipe, plans, parent, started, verbose, callbacks, resume):
+    """The sub-runs and the combined report, written into `parent` (a `RunDir`)."""
+    directory = parent.path
     recipe.to_json(parent.recipe)
     manifest = {t: {"sources": sub.data.sources, "directory": t} for t, sub in plans}
     parent.manifest.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -102,7 +112,7 @@ def fit_leave_one_out(recipe, out_dir, overwrite=False, verbose=1, callbacks=(),
     runs, rows, metric_names = {}, [], None
     for i, (target, sub) in enumerate(plans):
         experiment.log(f"leave-one-out {i + 1}/{len(plans)}: {'+'.join(sub.data.sources)} -> {target}", verbose)
-        run = fit_sub_run(sub, directory / target, overwrite, verbose, callbacks, resume)
+        run = fit_sub_run(sub, directory / target, True, verbose, callbacks, resume)
         runs[target] = run
         metric_names = run.report.metric_names
         rows.extend(r for r in run.report.rows if r.role == "target")
@@ -119,5 +129,4 @@ def fit_leave_one_out(recipe, out_dir, overwrite=False, verbose=1, callbacks=(),
         "total_seconds": round(time.time() - started, 2),
     }
     parent.metrics.write_text(json.dumps(summary, indent=2) + "\n")
-    experiment.log(f"leave-one-out run written to {directory}", verbose)
     return LeaveOneOutRun(recipe, directory, report, runs)

@@ -12,8 +12,11 @@
 Every module names these files through this one.
 """
 
+import contextlib
 import json
+import os
 import pathlib
+import shutil
 import time
 
 from keras_clx.errors import ClxError
@@ -125,19 +128,119 @@ def check_run_dir(directory, recipe, resume=False, overwrite=False):
         if resume:
             raise ClxError("--resume needs the run directory (--out) of the interrupted run")
         return
-    run = RunDir(directory)
+    run = resumable_run(directory) or RunDir(directory)
     loo = recipe.data.leave_one_out
     if resume:
         if not loo and not recipe.train.self_training.enabled:
             raise ClxError("--resume continues an interrupted self-training run; this recipe has "
                            "train.self_training.enabled=false")
-        if run.is_finished:
+        if run.is_finished and not loo:  # a finished leave-one-out parent resumes by loading its sub-runs
             raise ClxError(f"{directory} holds a finished run; nothing to resume")
         if loo and not run.is_leave_one_out:
             raise ClxError(f"{directory} holds no leave-one-out run to resume")
         check_same_recipe(run, recipe)
-    elif run.is_interrupted and not overwrite and not loo:
+    elif run.is_interrupted and not overwrite and not run.is_leave_one_out:
         raise ClxError(f"{directory} holds an interrupted self-training run; pass --resume to continue "
                        "it or --overwrite to start again")
     elif (run.model.exists() or run.is_leave_one_out or run.is_interrupted) and not overwrite:
         raise ClxError(f"{directory} already holds a run; choose another --out or pass --overwrite")
+
+
+# === Transactional writes: a fit writes into a staging directory, moved into place when complete ===
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stagings(target):
+    """`(pid, path)` of the staging directories of `target` (`.NAME.partial-<pid>` beside it)."""
+    out = []
+    for path in target.parent.glob(f".{target.name}.partial-*"):
+        suffix = path.name.rsplit("-", 1)[-1]
+        if suffix.isdigit():
+            out.append((int(suffix), path))
+    return out
+
+
+def stale_resumable(target):
+    """Staging directories of dead processes that hold an interrupted run (newest first);
+    the other stale ones are deleted."""
+    target = pathlib.Path(target)
+    keep = []
+    for pid, path in _stagings(target):
+        if _alive(pid) and pid != os.getpid():
+            continue
+        if RunDir(path).is_interrupted:
+            keep.append(path)
+        elif pid != os.getpid():
+            shutil.rmtree(path, ignore_errors=True)
+    return sorted(keep, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def resumable_run(target):
+    """The interrupted run to resume for `target`: a killed fit's staging directory, or `target` itself."""
+    stale = stale_resumable(target)
+    if stale:
+        return RunDir(stale[0])
+    return RunDir(target) if RunDir(target).is_interrupted else None
+
+
+def _publish(staging, target):
+    """Moves `staging` to `target`; an old `target` is removed only after the new one is in place."""
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged(directory, resume=False):
+    """Yields the `RunDir` a fit writes into; moves it to `directory` when the block completes.
+
+    A failure (an exception, Ctrl-C) deletes the staging directory, unless it holds
+    an interrupted self-training run (or leave-one-out parent): that one is moved to
+    `directory` when nothing is there, and kept beside it otherwise, for `--resume`.
+    A killed process leaves its staging directory; the next fit deletes it, or
+    resumes it when it holds completed rounds. With `resume`, the interrupted run
+    (`resumable_run`) is moved into the staging directory and continued there.
+    """
+    target = pathlib.Path(directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    own = target.parent / f".{target.name}.partial-{os.getpid()}"
+    source = (resumable_run(target) or (RunDir(target) if RunDir(target).is_leave_one_out else None)
+              if resume else None)
+    if own.exists() and (source is None or source.path != own):
+        shutil.rmtree(own)
+    if source is not None and source.path != own:
+        os.replace(source.path, own)
+    own.mkdir(exist_ok=True)
+    try:
+        yield RunDir(own)
+    except BaseException:
+        if not RunDir(own).is_interrupted:
+            shutil.rmtree(own, ignore_errors=True)
+        elif not target.exists():
+            os.replace(own, target)
+        raise
+    for path in stale_resumable(target):  # replaced by this finished run
+        shutil.rmtree(path, ignore_errors=True)
+    _publish(own, target)
+
+
+def trim_training_log(path, first_epoch):
+    """Keeps the header and the rows of epochs before `first_epoch` (a resumed run appends the rest)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if line.split(",", 1)[0].isdigit()
+                        and int(line.split(",", 1)[0]) < first_epoch]
+    path.write_text("".join(kept))
