@@ -27,7 +27,6 @@ from keras_clx.training.round_history import RoundHistory
 from keras_clx.training.steps import TransferConfig
 
 MODEL_FILE = run_dir.MODEL
-default_run_dir = run_dir.default_run_dir
 
 
 def log(message, verbose=1):
@@ -148,7 +147,7 @@ def fit(recipe, out_dir=None, overwrite=False, verbose=1, callbacks=(), resume=F
     keras.utils.set_random_seed(recipe.train.seed)
     if recipe.train.self_training.enabled:
         self_training_setup.check_recipe(recipe)
-    directory = pathlib.Path(out_dir or default_run_dir("run"))
+    directory = pathlib.Path(out_dir or run_dir.default_run_dir("run"))
     run_dir.check_run_dir(directory, recipe, resume=resume, overwrite=overwrite)
     distribution = DataParallel(recipe.train.distribution, recipe.train.batch_size)
     if distribution.enabled:

@@ -106,3 +106,69 @@ def test_a_truncated_model_gives_a_one_line_error(tmp_path):
     with pytest.raises(ClxError, match="model.keras is corrupt") as error:
         experiment.load_run(tmp_path / "run")
     assert "\n" not in str(error.value)
+
+
+def test_a_fit_killed_mid_epoch_leaves_the_older_run_byte_identical(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    before = fake_run(tmp_path / "run")
+    command = [sys.executable, "-m", "keras_clx.cli", "--quiet", "fit", *DEMO, "--set", "train.epochs=50",
+               "--out", str(tmp_path / "run"), "--overwrite"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+    staging = tmp_path / f".run.partial-{process.pid}"
+    deadline = time.time() + 240
+    while not (staging / run_dir.LABELS).is_file() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)  # training has started: labels.json is written just before the model is compiled
+    assert process.poll() is None, "the fit ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert snapshot(tmp_path / "run") == before
+    assert staging.is_dir()  # the killed fit's partial run, beside the old one
+    assert run_dir.resumable_run(tmp_path / "run") is None  # no completed rounds: cleaned, not resumed
+    assert not staging.exists()
+
+
+def test_resume_logs_every_epoch_once(tiny_recipe, tmp_path):
+    """Interrupted in the second epoch of the last round: the epoch logged after the last saved round
+    is trained again on resume, and appears once in training_log.csv."""
+    import keras
+
+    from keras_clx import experiment
+    from keras_clx.errors import ClxError
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    overrides = ["train.self_training.enabled=true", "train.self_training.epochs_per_round=2",
+                 "train.self_training.max_rounds=1", "train.self_training.k_per_class=2",
+                 "train.self_training.patience=5"]
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        experiment.fit(tiny_recipe(*overrides), out, verbose=0, callbacks=[Interrupt()])
+    log = run_dir.RunDir(out).training_log
+    assert [line.split(",")[0] for line in log.read_text().splitlines()[1:]] == ["0", "1"]
+    assert json.loads(run_dir.RunDir(out).state.read_text())["completed_round"] == 0
+    with pytest.raises(ClxError, match="pass --resume"):
+        experiment.fit(tiny_recipe(*overrides), out, verbose=0)
+    run = experiment.fit(tiny_recipe(*overrides), out, verbose=0, resume=True)
+    assert run.directory == out and run_dir.RunDir(out).is_finished
+    assert [line.split(",")[0] for line in log.read_text().splitlines()[1:]] == ["0", "1", "2"]
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_fit_restores_the_dtype_policy():
+    import keras
+
+    from keras_clx import experiment
+
+    saved = keras.config.dtype_policy().name
+    with experiment.dtype_policy():
+        keras.config.set_dtype_policy("mixed_bfloat16")
+    assert keras.config.dtype_policy().name == saved

@@ -5,6 +5,8 @@ import dataclasses
 import json
 import pathlib
 
+from keras_clx import run_dir
+
 
 @dataclasses.dataclass
 class RoundRecord:
@@ -105,7 +107,7 @@ class RoundHistory:
     def to_markdown(self, label_names=None):
         return f"## Self-training rounds\n\n{self.summary()}\n\n{self.format_table(label_names)}\n"
 
-    def write(self, directory, label_names=None, stem="rounds"):
+    def write(self, directory, label_names=None, stem=run_dir.ROUNDS):
         """Writes `<stem>.md`, `.csv`, `.json` and the plot `<stem>.png` into `directory`."""
         directory = pathlib.Path(directory)
         directory.mkdir(parents=True, exist_ok=True)

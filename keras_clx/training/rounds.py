@@ -25,6 +25,7 @@ import pathlib
 import numpy as np
 
 from keras_clx import run_dir
+from keras_clx.data.records import Example
 from keras_clx.errors import ClxError
 from keras_clx.training.round_history import RoundHistory, RoundRecord  # noqa: F401  (re-exported)
 
@@ -193,8 +194,6 @@ class RoundState:
 
     @classmethod
     def from_dict(cls, data):
-        from keras_clx.data.records import Example
-
         return cls(RoundHistory.from_dict(data["history"]),
                    [Example(p["text"], p["language"], p["id"]) for p in data["pool"]],
                    data["pseudo_labels"], data["completed_round"], data["best_round"], data["best_value"],

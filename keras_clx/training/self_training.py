@@ -44,8 +44,8 @@ from keras_clx.data.records import Example
 from keras_clx.evaluation.metrics import softmax
 from keras_clx.training import rounds
 from keras_clx.training.growing_data import TrainingData
-from keras_clx.training.rounds import SelfTrainingSettings  # noqa: F401  (re-exported)
 from keras_clx.training.round_schedule import RoundSchedule, round_optimizer  # noqa: F401  (re-exported)
+from keras_clx.training.rounds import SelfTrainingSettings  # noqa: F401  (re-exported)
 from keras_clx.training.selection import (  # noqa: F401  (re-exported: the public names live here too)
     LabelAccuracy,
     Selection,

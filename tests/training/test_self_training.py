@@ -12,13 +12,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_clx import run_dir
 from keras_clx.data.demo import make_demo_corpus
 from keras_clx.errors import ClxError
-from keras_clx import run_dir
 from keras_clx.training import rounds
 from keras_clx.training.growing_data import TrainingData
 from keras_clx.training.round_schedule import RoundSchedule, round_optimizer
-from keras_clx.training.selection import LabelAccuracy, SoftLabelCrossentropy, select_pseudo_labels
+from keras_clx.training.selection import (
+    LabelAccuracy,
+    SoftLabelCrossentropy,
+    select_pseudo_labels,
+)
 from keras_clx.training.self_training import SelfTrainingCallback, SelfTrainingSettings
 
 BUCKETS = 128
