@@ -104,17 +104,17 @@ def fit(ctx, recipe, overrides, out, data_dir, overwrite, resume):
 
     loaded = recipes.load_recipe(recipe, overrides)
     _load_frameworks()
-    from keras_clx import experiment
+    from keras_clx import runs
+    from keras_clx.experiment import Run
+    from keras_clx.run_dir import default_run_dir
 
     if data_dir:
         loaded.data.data_dir = data_dir
     name = recipes.resolve_recipe_path(recipe).stem
-    run = experiment.fit(
-        loaded, out_dir=out or experiment.default_run_dir(name), overwrite=overwrite,
-        verbose=ctx.obj["verbose"], resume=resume,
-    )
-    if getattr(run, "self_training", None) is not None:
-        click.echo(run.self_training.to_markdown(run.labels.names))
+    run = runs.fit(loaded, out_dir=out or default_run_dir(name), overwrite=overwrite,
+                   verbose=ctx.obj["verbose"], resume=resume)
+    if isinstance(run, Run) and run.rounds is not None:  # a self-training run (not a `LeaveOneOutRun`)
+        click.echo(run.rounds.to_markdown(run.labels.names))
     click.echo(run.report.format_table())
 
 

@@ -1,15 +1,10 @@
 """Runs a recipe end to end: corpus -> backbone -> classifier -> fit -> per-language report.
 
-Run directory (written by `fit`):
-
-    recipe.json         the resolved recipe (overrides applied)
-    labels.json         the label vocabulary
-    model.keras         the trained classifier (preprocessor included)
-    training_log.csv    per-epoch losses and metrics
-    report.md/.csv/.json  per-language scores and the target average
-    metrics.json        the report plus timings, backend and versions
+Writes a run directory (its layout: `keras_clx.run_dir`). Leave-one-out recipes
+train several of these (`keras_clx.multisource`); `keras_clx.runs.fit` picks.
 """
 
+import contextlib
 import dataclasses
 import json
 import pathlib
@@ -18,6 +13,7 @@ import time
 
 import keras
 
+from keras_clx import run_dir, self_training_setup
 from keras_clx.data.datasets import load_corpus
 from keras_clx.data.pipeline import paired_dataset
 from keras_clx.data.records import Example, LabelVocabulary
@@ -28,9 +24,10 @@ from keras_clx.recipes import Recipe
 from keras_clx.tasks import get_task
 from keras_clx.training.distribution import DataParallel
 from keras_clx.training.divergence import DivergenceGuard
+from keras_clx.training.round_history import RoundHistory
 from keras_clx.training.steps import TransferConfig
 
-MODEL_FILE = "model.keras"
+MODEL_FILE = run_dir.MODEL
 
 
 def log(message, verbose=1):
@@ -49,7 +46,7 @@ class Run:
     directory: pathlib.Path = None
     report: Report = None
     history: dict = None
-    self_training: object = None  # the `RoundHistory` of a self-training run
+    rounds: RoundHistory = None  # the rounds of a self-training run
 
     @property
     def task(self):
@@ -62,19 +59,6 @@ class Run:
         return self.task.predict(self.model, examples, self.labels, batch_size, verbose)
 
 
-def default_run_dir(recipe_name):
-    return pathlib.Path("runs") / f"{recipe_name}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def prepare_run_dir(directory, overwrite=False):
-    """Creates `directory`; refuses to reuse a run directory unless `overwrite`."""
-    directory = pathlib.Path(directory)
-    if (directory / MODEL_FILE).exists() and not overwrite:
-        raise ClxError(f"{directory} already holds a run; choose another --out or pass --overwrite")
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
 def vocabulary_texts(corpus):
     """Texts a from-scratch tokenizer learns from: source training text and target unlabelled text."""
     return [e.text for e in corpus.train] + [e.text for e in corpus.unlabeled()]
@@ -84,7 +68,7 @@ def build_model(recipe, corpus, verbose=1):
     """The backbone, preprocessor and classifier a recipe describes, compiled."""
     task = get_task(recipe.data.task)
     labels = task.labels(corpus)
-    if recipe.train.dtype_policy:
+    if recipe.train.dtype_policy:  # process-wide: `fit` restores the previous policy (`dtype_policy`)
         keras.config.set_dtype_policy(recipe.train.dtype_policy)
     backbone, preprocessor = build_backbone(
         recipe.model.backbone,
@@ -100,6 +84,16 @@ def build_model(recipe, corpus, verbose=1):
         verbose,
     )
     return model, labels
+
+
+@contextlib.contextmanager
+def dtype_policy():
+    """Restores Keras's global dtype policy on exit (`build_model` sets the recipe's)."""
+    saved = keras.config.dtype_policy()
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(saved)
 
 
 def compile_model(model, recipe, steps_per_epoch, **overrides):
@@ -145,37 +139,30 @@ def fit(recipe, out_dir=None, overwrite=False, verbose=1, callbacks=(), resume=F
     """Trains the recipe's model, evaluates every language and writes the run directory.
 
     Returns the `Run`. `verbose`: 0 silent, 1 progress bars and phase lines,
-    2 one line per epoch. With `recipe.data.leave_one_out`, trains one model per
-    target language (see `keras_clx.multisource`) and returns a `LeaveOneOutRun`.
-    `resume`: continue the interrupted self-training run in `out_dir` (see
-    `keras_clx.training.rounds`).
+    2 one line per epoch. `resume`: continue the interrupted self-training run in
+    `out_dir`. Leave-one-out recipes go through `keras_clx.runs.fit`.
     """
     if recipe.data.leave_one_out:
-        from keras_clx.multisource import fit_leave_one_out
-
-        return fit_leave_one_out(recipe, out_dir or default_run_dir("run"), overwrite=overwrite,
-                                 verbose=verbose, callbacks=callbacks, resume=resume)
+        raise ClxError("data.leave_one_out trains several runs: use keras_clx.fit (keras_clx.runs.fit)")
     started = time.time()
     keras.utils.set_random_seed(recipe.train.seed)
-    self_training = recipe.train.self_training.enabled
-    if self_training or resume:
-        from keras_clx.training import rounds
-
-        rounds.check_run_dir(out_dir, recipe, resume=resume, overwrite=overwrite)
+    if recipe.train.self_training.enabled:
+        self_training_setup.check_recipe(recipe)
+    directory = pathlib.Path(out_dir or run_dir.default_run_dir("run"))
+    run_dir.check_run_dir(directory, recipe, resume=resume, overwrite=overwrite)
     distribution = DataParallel(recipe.train.distribution, recipe.train.batch_size)
-    directory = prepare_run_dir(out_dir or default_run_dir("run"), overwrite)
-    recipe.to_json(directory / "recipe.json")
     if distribution.enabled:
         log(f"distribution: {distribution.describe()}", verbose)
-    with distribution.scope():
-        return _fit(recipe, directory, distribution, started, resume, verbose, callbacks)
+    with run_dir.staged(directory, resume=resume) as staging, dtype_policy(), distribution.scope():
+        recipe.to_json(staging.recipe)
+        run = _fit(recipe, staging, distribution, started, resume, verbose, callbacks)
+    run.directory = directory
+    log(f"run written to {directory}", verbose)
+    return run
 
 
 def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
-    """The body of `fit`, inside the distribution scope."""
-    self_training = recipe.train.self_training.enabled
-    if self_training:
-        from keras_clx.training import rounds
+    """The body of `fit`, inside the distribution scope; `directory` is a `RunDir`."""
     corpus = load_corpus(recipe.data, seed=recipe.train.seed)
     log(
         f"data: {corpus.name}, {len(corpus.train):,} training examples from "
@@ -183,7 +170,7 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
         verbose,
     )
     model, labels = build_model(recipe, corpus, verbose)
-    (directory / "labels.json").write_text(json.dumps(labels.to_json(), indent=2) + "\n")
+    directory.labels.write_text(json.dumps(labels.to_json(), indent=2) + "\n")
 
     task = get_task(recipe.data.task)
     batch = recipe.train.batch_size
@@ -192,8 +179,8 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
     dev_ds = task.dataset(corpus.dev, labels, model.preprocessor, recipe.eval.batch_size) if corpus.dev else None
     steps = -(-len(corpus.train) // batch)
     epochs, initial_epoch, plan = recipe.train.epochs, 0, None
-    if self_training:  # rounds grow the training data; the monitored dev set is the recipe's choice
-        plan = rounds.setup(recipe, corpus, model, labels, directory, resume=resume, verbose=verbose)
+    if recipe.train.self_training.enabled:  # rounds grow the training data; the monitored dev set is the recipe's
+        plan = self_training_setup.setup(recipe, corpus, model, labels, directory.path, steps, resume, verbose)
         train_ds, dev_ds, epochs, initial_epoch = plan.train, plan.validation, plan.epochs, plan.initial_epoch
         callbacks = [plan.callback, *callbacks]
     transfer = TransferConfig.from_recipe(recipe.train)
@@ -204,6 +191,8 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
     train_ds = distribution.cast_masks(train_ds)
     dev_ds = distribution.cast_masks(dev_ds) if dev_ds is not None else None
     compile_model(model, recipe, steps, **(plan.compile_kwargs if plan else {}))
+    if resume:  # epochs logged after the last saved round are trained again
+        run_dir.trim_training_log(directory.training_log, initial_epoch)
     fit_started = time.time()
     history = model.fit(
         train_ds,
@@ -211,19 +200,19 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
         epochs=epochs,
         initial_epoch=initial_epoch,
         verbose=min(verbose, 2),
-        callbacks=[keras.callbacks.CSVLogger(str(directory / "training_log.csv"), append=resume),
+        callbacks=[keras.callbacks.CSVLogger(str(directory.training_log), append=resume),
                    DivergenceGuard.from_recipe(recipe), *callbacks],
     )
     fit_seconds = time.time() - fit_started
     trained = len(history.epoch)
     log(f"trained {trained} epochs ({steps} steps each{' in round 0' if plan else ''}) in {fit_seconds:.1f} s",
         verbose)
-    model.save(directory / MODEL_FILE)
+    model.save(directory.model)
 
     report = evaluate(model, corpus, labels, recipe, verbose=verbose)
-    report.write(directory)
+    report.write(directory.path, stem=run_dir.REPORT)
     if plan:
-        with open(directory / "report.md", "a") as f:
+        with open(directory.report(".md"), "a") as f:
             f.write("\n" + plan.callback.history.to_markdown(labels.names))
     summary = {
         **report.to_dict(),
@@ -233,9 +222,8 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
         "fit_seconds": round(fit_seconds, 2),
         "total_seconds": round(time.time() - started, 2),
     }
-    (directory / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
-    log(f"run written to {directory}", verbose)
-    return Run(recipe, model, labels, directory, report, history.history,
+    directory.metrics.write_text(json.dumps(summary, indent=2) + "\n")
+    return Run(recipe, model, labels, directory.path, report, history.history,
                plan.callback.history if plan else None)
 
 
@@ -246,21 +234,34 @@ def _version():
 
 
 def load_run(directory):
-    """Loads a run directory written by `fit` (model, labels, recipe)."""
-    directory = pathlib.Path(directory)
-    from keras_clx import multisource
+    """Loads a run directory written by `fit` (model, labels, recipe).
 
-    if multisource.is_leave_one_out_dir(directory):
-        subs = ", ".join(str(d) for d in multisource.sub_run_dirs(directory))
+    Every file it reads is checked: a missing or broken one is a one-line `ClxError` naming it.
+    """
+    run = run_dir.RunDir(directory)
+    if run.is_leave_one_out:
+        subs = ", ".join(str(d) for d in run.sub_runs())
         raise ClxError(f"{directory} is a leave-one-out run; use one of its sub-runs: {subs}")
-    for name in ("recipe.json", "labels.json", MODEL_FILE):
-        if not (directory / name).is_file():
-            raise ClxError(f"{directory} is not a complete run directory: {name} is missing")
-    recipe = Recipe.from_json(directory / "recipe.json")
-    labels = LabelVocabulary.from_json(json.loads((directory / "labels.json").read_text()))
+    for path in (run.recipe, run.labels, run.model):
+        if not path.is_file():
+            raise ClxError(f"{directory} is not a complete run directory: {path.name} is missing")
+    recipe = _read(run.recipe, "the run's recipe", lambda p: Recipe.from_dict(run_dir.read_json(p, "recipe")))
+    labels = _read(run.labels, "the label vocabulary",
+                   lambda p: LabelVocabulary.from_json(run_dir.read_json(p, "label vocabulary")))
     import keras_clx.models  # noqa: F401  (registers the classifiers for deserialization)
 
-    model = keras.saving.load_model(directory / MODEL_FILE, compile=False)
+    model = _read(run.model, "the trained model", lambda p: keras.saving.load_model(p, compile=False))
     if model.preprocessor is not None:
         initialize_tokenizer(model.preprocessor)
-    return Run(recipe, model, labels, directory)
+    return Run(recipe, model, labels, run.path)
+
+
+def _read(path, what, load):
+    """`load(path)`, with any failure as a one-line `ClxError` naming `path`."""
+    try:
+        return load(path)
+    except ClxError:
+        raise
+    except Exception as error:  # noqa: BLE001  (a corrupt file fails in many ways)
+        message = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        raise ClxError(f"{path} is corrupt ({what}: {type(error).__name__}: {message})") from None

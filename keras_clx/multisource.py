@@ -1,6 +1,6 @@
 """Leave-one-out multi-source transfer (paper 004, §4 and Table 4).
 
-With `data.leave_one_out=true`, `experiment.fit` trains one model per target
+With `data.leave_one_out=true`, `keras_clx.fit` (`runs.fit`) trains one model per target
 language on the union of every other listed language (sources and targets),
 and evaluates it on that target:
 
@@ -20,11 +20,11 @@ import json
 import pathlib
 import time
 
+from keras_clx import experiment, run_dir
 from keras_clx.errors import ClxError, RecipeError
 from keras_clx.evaluation.report import LanguageResult, Report
 from keras_clx.recipes import Recipe
-
-MANIFEST = "leave_one_out.json"
+from keras_clx.run_dir import MANIFEST, sub_run_dirs  # noqa: F401  (sub_run_dirs: re-exported)
 
 
 @dataclasses.dataclass
@@ -58,39 +58,21 @@ def leave_one_out_recipes(recipe):
     return plans
 
 
-def _check_directory(directory, recipe, targets, overwrite, resume):
-    if resume:
-        saved = directory / "recipe.json"
-        if not (directory / MANIFEST).is_file() or not saved.is_file():
-            raise ClxError(f"{directory} holds no leave-one-out run to resume")
-        if json.loads(saved.read_text()) != recipe.to_dict():
-            raise ClxError(f"{directory} was started with another recipe; resume with the same recipe "
-                           "and --set options")
-        return
-    taken = (directory / MANIFEST).exists() or any((directory / t).exists() for t in targets)
-    if taken and not overwrite:
-        raise ClxError(f"{directory} already holds a run; choose another --out or pass --overwrite")
-    directory.mkdir(parents=True, exist_ok=True)
-
-
 def _read_report(directory):
-    data = json.loads((directory / "report.json").read_text())
+    data = run_dir.read_json(run_dir.RunDir(directory).report(".json"), "report")
     rows = [LanguageResult(**row) for row in data["languages"]]
     return Report(rows, data["metrics"], title=data["title"])
 
 
-def _fit_sub_run(experiment, sub, directory, overwrite, verbose, callbacks, resume):
+def fit_sub_run(sub, directory, overwrite=False, verbose=1, callbacks=(), resume=False):
     """One sub-run; with `resume`, a finished one is loaded and an interrupted one continued."""
-    if resume and (directory / experiment.MODEL_FILE).is_file() and (directory / "metrics.json").is_file():
+    run = run_dir.RunDir(directory)
+    if resume and run.is_finished:
         experiment.log(f"{directory} is finished; loading it", verbose)
-        run = experiment.load_run(directory)
-        run.report = _read_report(directory)
-        return run
-    interrupted = False
-    if resume and sub.train.self_training.enabled:
-        from keras_clx.training import rounds
-
-        interrupted = (rounds.state_directory(directory) / rounds.STATE_FILE).is_file()
+        loaded = experiment.load_run(directory)
+        loaded.report = _read_report(directory)
+        return loaded
+    interrupted = resume and sub.train.self_training.enabled and run.is_interrupted
     return experiment.fit(sub, out_dir=directory, overwrite=overwrite or resume, verbose=verbose,
                           callbacks=callbacks, resume=interrupted)
 
@@ -103,28 +85,42 @@ def fit_leave_one_out(recipe, out_dir, overwrite=False, verbose=1, callbacks=(),
     resumed, the others are trained. Returns a `LeaveOneOutRun`; `out_dir/<target>/`
     are ordinary run directories.
     """
-    from keras_clx import experiment
-
     started = time.time()
     plans = leave_one_out_recipes(recipe)
     directory = pathlib.Path(out_dir)
-    _check_directory(directory, recipe, [t for t, _ in plans], overwrite, resume)
-    recipe.to_json(directory / "recipe.json")
+    if resume and not run_dir.RunDir(directory).is_leave_one_out:
+        raise ClxError(f"{directory} holds no leave-one-out run to resume")
+    run_dir.check_run_dir(directory, recipe, resume=resume, overwrite=overwrite)
+    if not resume and not overwrite and any((directory / t).exists() for t, _ in plans):
+        raise ClxError(f"{directory} already holds a run; choose another --out or pass --overwrite")
+    with run_dir.staged(directory, resume=resume) as parent:
+        run = _fit_all(recipe, plans, parent, started, verbose, callbacks, resume)
+    run.directory = directory
+    for target, sub in run.runs.items():
+        sub.directory = directory / target
+    experiment.log(f"leave-one-out run written to {directory}", verbose)
+    return run
+
+
+def _fit_all(recipe, plans, parent, started, verbose, callbacks, resume):
+    """The sub-runs and the combined report, written into `parent` (a `RunDir`)."""
+    directory = parent.path
+    recipe.to_json(parent.recipe)
     manifest = {t: {"sources": sub.data.sources, "directory": t} for t, sub in plans}
-    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    parent.manifest.write_text(json.dumps(manifest, indent=2) + "\n")
 
     runs, rows, metric_names = {}, [], None
     for i, (target, sub) in enumerate(plans):
         experiment.log(f"leave-one-out {i + 1}/{len(plans)}: {'+'.join(sub.data.sources)} -> {target}", verbose)
-        run = _fit_sub_run(experiment, sub, directory / target, overwrite, verbose, callbacks, resume)
+        run = fit_sub_run(sub, directory / target, True, verbose, callbacks, resume)
         runs[target] = run
         metric_names = run.report.metric_names
         rows.extend(r for r in run.report.rows if r.role == "target")
 
     title = f"{recipe.description or recipe.data.dataset} (leave-one-out, {rows[0].split if rows else ''})"
     report = Report(rows, metric_names, title=title)
-    report.write(directory)
-    sub_metrics = {t: json.loads((directory / t / "metrics.json").read_text()) for t in runs}
+    report.write(directory, stem=run_dir.REPORT)
+    sub_metrics = {t: run_dir.read_json(run_dir.RunDir(directory / t).metrics, "metrics") for t in runs}
     summary = {
         **report.to_dict(),
         "leave_one_out": manifest,
@@ -132,17 +128,5 @@ def fit_leave_one_out(recipe, out_dir, overwrite=False, verbose=1, callbacks=(),
         "fit_seconds": {t: m["fit_seconds"] for t, m in sub_metrics.items()},
         "total_seconds": round(time.time() - started, 2),
     }
-    (directory / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
-    experiment.log(f"leave-one-out run written to {directory}", verbose)
+    parent.metrics.write_text(json.dumps(summary, indent=2) + "\n")
     return LeaveOneOutRun(recipe, directory, report, runs)
-
-
-def is_leave_one_out_dir(directory):
-    return (pathlib.Path(directory) / MANIFEST).is_file()
-
-
-def sub_run_dirs(directory):
-    """The sub-run directories of a leave-one-out run directory."""
-    directory = pathlib.Path(directory)
-    manifest = json.loads((directory / MANIFEST).read_text())
-    return [directory / entry["directory"] for entry in manifest.values()]

@@ -29,8 +29,10 @@ import pathlib
 import re
 import sys
 
+from keras_clx import run_dir
 from keras_clx.errors import ClxError, RecipeError
 from keras_clx.recipes import load_recipe, resolve_recipe_path
+from keras_clx.run_dir import RunDir
 
 PLAN_FILE = "plan.json"
 _SECTIONS = ("train.", "data.", "model.", "eval.")
@@ -172,15 +174,15 @@ def _variants(vary, named=()):
 def check_recipe(recipe):
     """What `fit` would refuse, found before any training (values of the transfer step,
     the task, self-training and leave-one-out settings)."""
+    from keras_clx import self_training_setup
     from keras_clx.multisource import leave_one_out_recipes
     from keras_clx.tasks import get_task
-    from keras_clx.training import rounds
     from keras_clx.training.steps import TransferConfig
 
     get_task(recipe.data.task)
     TransferConfig.from_recipe(recipe.train)
     if recipe.train.self_training.enabled:
-        rounds.check_recipe(recipe)
+        self_training_setup.check_recipe(recipe)
     if recipe.data.leave_one_out:
         leave_one_out_recipes(recipe)
 
@@ -226,24 +228,20 @@ def make_plan(recipe, seeds=(0,), vary=(), overrides=(), check=True, variants=()
 
 def cell_state(directory):
     """`"complete"` (report.json exists), `"resume"` (an interrupted self-training or
-    leave-one-out run), `"rerun"` (another incomplete run) or `"new"`."""
-    from keras_clx.multisource import MANIFEST
-    from keras_clx.training import rounds
-
-    directory = pathlib.Path(directory)
-    if (directory / "report.json").is_file():
+    leave-one-out run, in place or in a killed fit's staging directory), `"rerun"`
+    (another incomplete run) or `"new"`."""
+    run = RunDir(directory)
+    if run.report(".json").is_file():
         return "complete"
-    if (directory / MANIFEST).is_file() and (directory / "recipe.json").is_file():
+    if run_dir.resumable_run(directory) is not None or (run.is_leave_one_out and run.recipe.is_file()):
         return "resume"
-    if (rounds.state_directory(directory) / rounds.STATE_FILE).is_file() and not (directory / "model.keras").exists():
-        return "resume"
-    return "rerun" if directory.exists() else "new"
+    return "rerun" if run.path.exists() else "new"
 
 
 def _check_finished(plan, directory):
     """A finished cell must have been run with the recipe this plan gives it."""
     for variant, seed, path in plan.cells(directory):
-        saved = path / "recipe.json"
+        saved = RunDir(path).recipe
         finished = cell_state(path) == "complete" and saved.is_file()
         if finished and json.loads(saved.read_text()) != plan.cell_recipe(variant, seed).to_dict():
             raise ClxError(f"{path} was run with another recipe; use another --out for a changed study")
@@ -274,7 +272,7 @@ def run_study(recipe, out_dir, seeds=(0,), vary=(), overrides=(), verbose=1, cal
     """
     import keras
 
-    from keras_clx import experiment
+    from keras_clx import runs
     from keras_clx.evaluation.study_report import study_report
 
     plan = make_plan(recipe, seeds, vary, overrides, variants=variants)
@@ -290,7 +288,7 @@ def run_study(recipe, out_dir, seeds=(0,), vary=(), overrides=(), verbose=1, cal
         if state == "complete":
             continue
         keras.backend.clear_session()
-        experiment.fit(plan.cell_recipe(variant, seed), out_dir=path, overwrite=state == "rerun",
+        runs.fit(plan.cell_recipe(variant, seed), out_dir=path, overwrite=state == "rerun",
                        resume=state == "resume", verbose=2 if verbose else 0, callbacks=callbacks)
     keras.backend.clear_session()
     return study_report(directory, samples=samples)

@@ -334,10 +334,10 @@ def test_leave_one_out_combines_one_report_row_per_target_and_resumes(tmp_path, 
 
 @pytest.mark.slow
 def test_leave_one_out_fit_trains_one_multi_source_model_per_target(shared_data, tmp_path):
-    from keras_clx import experiment
+    from keras_clx import experiment, runs
 
     recipe = tiny_semeval(shared_data, "data.targets=es,tr", "data.leave_one_out=true")
-    run = experiment.fit(recipe, out_dir=tmp_path / "loo", verbose=0)
+    run = runs.fit(recipe, out_dir=tmp_path / "loo", verbose=0)
     assert [(r.language, r.role) for r in run.report.rows] == [("es", "target"), ("tr", "target")]
     assert run.report.metric_names == ["precision", "recall", "f1"]
     assert sorted(run.runs) == ["es", "tr"]
@@ -367,4 +367,4 @@ def test_leave_one_out_fit_trains_one_multi_source_model_per_target(shared_data,
     with pytest.raises(ClxError, match="leave-one-out run; use one of its sub-runs"):
         experiment.load_run(tmp_path / "loo")
     with pytest.raises(ClxError, match="already holds a run"):
-        experiment.fit(recipe, out_dir=tmp_path / "loo", verbose=0)
+        runs.fit(recipe, out_dir=tmp_path / "loo", verbose=0)

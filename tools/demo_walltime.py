@@ -15,6 +15,8 @@ import sys
 import tempfile
 import time
 
+from keras_clx.run_dir import RunDir
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -34,7 +36,7 @@ def main():
             started = time.time()
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
             wall = time.time() - started
-            metrics = json.load(open(f"{tmp}/run/metrics.json"))
+            metrics = json.loads(RunDir(f"{tmp}/run").metrics.read_text())
         accuracy = 100 * metrics["target_average"]["accuracy"]
         print(f"| {backend} | {wall:.1f} | {metrics['fit_seconds']:.1f} | {accuracy:.2f} |", flush=True)
 

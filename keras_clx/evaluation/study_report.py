@@ -14,6 +14,7 @@ import numpy as np
 from keras_clx.errors import ClxError
 from keras_clx.evaluation import study_stats
 from keras_clx.evaluation.report import outcomes_file, read_outcomes
+from keras_clx.run_dir import MANIFEST
 
 AVERAGE = "target avg"
 
@@ -32,8 +33,6 @@ def read_cell(path):
 
     `outcomes` is None where the run stored none (runs from before outcomes were recorded).
     """
-    from keras_clx.multisource import MANIFEST
-
     path = pathlib.Path(path)
     if not (path / "report.json").is_file():
         return None

@@ -1,6 +1,9 @@
-"""Self-training rounds: the per-round record, its table and plot, and the state that resumes a run.
+"""Self-training rounds: their epochs, early stopping, the per-round record and the state that resumes a run.
 
-A self-training state directory (`<run>/self_training/` in a run) holds:
+`RoundPlan` maps epochs to rounds; `RoundState` is what a run knows between
+rounds (best round, patience counter, pool, pseudo-labels, history) and is
+what `StateFiles` persists. A state directory (`<run>/self_training/` in a run)
+holds:
 
     state.json               round counter, best round, patience counter, the per-round
                              history, the pseudo-labelled set and the remaining pool
@@ -13,7 +16,6 @@ Files are written to a temporary name and renamed, weights before `state.json`,
 so an interruption leaves the last complete round on disk.
 """
 
-import csv
 import dataclasses
 import io
 import json
@@ -22,158 +24,180 @@ import pathlib
 
 import numpy as np
 
-STATE_FILE = "state.json"
+from keras_clx import run_dir
+from keras_clx.data.records import Example
+from keras_clx.errors import ClxError
+from keras_clx.training.round_history import RoundHistory, RoundRecord  # noqa: F401  (re-exported)
+
+STATE_FILE = run_dir.STATE_FILE
 
 
-# === Per-round record ===
+# === Round arithmetic ===
 
 
-@dataclasses.dataclass
-class RoundRecord:
-    """One round: what was selected before it, how it trained, what it scored."""
+@dataclasses.dataclass(frozen=True)
+class RoundPlan:
+    """Epochs per round: round 0 has `initial_epochs`, then `max_rounds` rounds of `epochs_per_round`."""
 
-    round: int
-    epochs: int = 0
-    train_examples: int = 0
-    selected: int = 0  # pseudo-labels added before this round
-    per_class: list = dataclasses.field(default_factory=list)
-    shortfalls: list = dataclasses.field(default_factory=list)  # [group, class, available]
-    pool: int = 0  # pool size after the selection
-    monitor: float = None
-    pseudo_accuracy: float = None  # of this round's pseudo-labels (where gold labels exist)
-    pseudo_accuracy_total: float = None  # of all pseudo-labels so far
-    seconds: float = None
+    initial_epochs: int
+    epochs_per_round: int
+    max_rounds: int
+
+    @property
+    def epochs(self):
+        """Total epochs to pass to `fit`."""
+        return self.initial_epochs + self.max_rounds * self.epochs_per_round
+
+    def epochs_of(self, round_):
+        return self.initial_epochs if round_ == 0 else self.epochs_per_round
+
+    def start(self, round_):
+        """The first epoch of `round_`."""
+        return 0 if round_ == 0 else self.initial_epochs + (round_ - 1) * self.epochs_per_round
+
+    def round_of(self, epoch):
+        """`(round, is_first_epoch, is_last_epoch)` of `epoch`."""
+        if epoch < self.initial_epochs:
+            return 0, epoch == 0, epoch == self.initial_epochs - 1
+        offset = epoch - self.initial_epochs
+        return 1 + offset // self.epochs_per_round, offset % self.epochs_per_round == 0, (
+            offset % self.epochs_per_round == self.epochs_per_round - 1)
 
 
-def _percent(value):
-    return "–" if value is None else f"{100 * value:.2f}"
+@dataclasses.dataclass(frozen=True)
+class SelfTrainingSettings:
+    """What a self-training run does (`SelfTrainingCallback`'s settings).
 
+    Args:
+        k_per_class: int. Kt, pseudo-labels per predicted class (and language) per round.
+        epochs_per_round: int. Epochs of each self-training round.
+        max_rounds: int. Self-training rounds after round 0 (at most).
+        patience: int. Rounds without improvement of `monitor` before stopping.
+        monitor: str. Epoch-log key judged at the end of each round (`"val_accuracy"`).
+        mode: `"max"` or `"min"`.
+        initial_epochs: int. Epochs of round 0 (source only); default `epochs_per_round`.
+        threshold: optional float. Minimum confidence of a pseudo-label.
+        reinitialize: bool. Start every round from the initial weights (the reference
+            code) instead of continuing from the current ones.
+        soft_labels: bool. Train on the predicted distributions instead of their
+            argmax; compile with `SoftLabelCrossentropy` and `LabelAccuracy`.
+        per_group: bool. Balance classes within each language of the pool.
+        prediction_batch_size: int. Batch size for predicting the pool.
+        from_logits: bool. Whether the model outputs logits.
+        seed: int. Shuffling of the training data and the per-round RNG seeds.
+    """
 
-@dataclasses.dataclass
-class RoundHistory:
-    """Every round of a self-training run; `format_table` is Markdown."""
-
-    monitor: str
+    k_per_class: int
+    epochs_per_round: int = 1
+    max_rounds: int = 5
+    patience: int = 2
+    monitor: str = "val_accuracy"
     mode: str = "max"
-    monitor_description: str = ""
-    rows: list = dataclasses.field(default_factory=list)
+    initial_epochs: int = None
+    threshold: float = None
+    reinitialize: bool = False
+    soft_labels: bool = False
+    per_group: bool = True
+    prediction_batch_size: int = 64
+    from_logits: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        for name, low in (("k_per_class", 1), ("epochs_per_round", 1), ("max_rounds", 0), ("patience", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {self.mode!r}")
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold!r}")
+        if self.initial_epochs is None:
+            object.__setattr__(self, "initial_epochs", self.epochs_per_round)
+
+    @property
+    def plan(self):
+        return RoundPlan(int(self.initial_epochs), self.epochs_per_round, self.max_rounds)
+
+    def signature(self, pool_size):
+        """The settings a resumed run must share with the saved state."""
+        keys = ("k_per_class", "epochs_per_round", "initial_epochs", "max_rounds", "patience", "monitor", "mode",
+                "threshold", "reinitialize", "soft_labels", "per_group", "seed")
+        return {**{key: getattr(self, key) for key in keys}, "initial_pool": pool_size}
+
+
+def reseed(seed, round_):
+    """Re-seeds the global RNGs from `(seed, round_)`, as `keras.utils.set_random_seed`
+    does but without `tf.random.set_seed`.
+
+    Layers without their own seed (torch's dropout) then draw the same numbers in
+    a resumed run. TensorFlow's global seed is left alone: setting it clears its
+    kernel caches, and with them the SentencePiece tokenizer resource that live
+    tf.data pipelines use (XLM-R runs then fail with "SentencepieceResource does
+    not exist"); keras-clx's pipelines shuffle with explicit seeds. This reaches
+    into `keras.src` (no public API resets the seed generator without TF's seed).
+    """
+    import random
+
+    import keras
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+
+    seed = int(np.random.SeedSequence([seed, round_]).generate_state(1)[0] >> 1)
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+
+
+# === Early stopping and the state between rounds ===
+
+
+@dataclasses.dataclass
+class RoundState:
+    """Where a self-training run stands after its last completed round."""
+
+    history: RoundHistory
+    pool: list  # `Example`s not selected yet
+    pseudo_labels: list = dataclasses.field(default_factory=list)  # dicts: id, text, language, round, label, ...
+    completed: int = -1  # last completed round
     best_round: int = None
+    best_value: float = None
+    wait: int = 0  # rounds without improvement
     stop_reason: str = None
 
-    def row(self, round_):
-        """The record of `round_` (created if missing)."""
-        for row in self.rows:
-            if row.round == round_:
-                return row
-        self.rows.append(RoundRecord(round=round_))
-        self.rows.sort(key=lambda r: r.round)
-        return self.row(round_)
+    def improved(self, value):
+        """Records `value` of the round that just ended; returns whether it is the best so far."""
+        better = self.best_value is None or (
+            value > self.best_value if self.history.mode == "max" else value < self.best_value)
+        if better:
+            self.best_value, self.best_round, self.wait = value, self.completed, 0
+        else:
+            self.wait += 1
+        self.history.best_round = self.best_round
+        return better
 
-    def _monitor_text(self, value):
-        if value is None:
-            return "–"
-        return _percent(value) if self.mode == "max" and 0.0 <= value <= 1.0 else f"{value:.4f}"
-
-    def format_table(self, label_names=None):
-        """A Markdown table: one row per round; the best round is marked `*`."""
-        num_classes = max((len(r.per_class) for r in self.rows), default=0)
-        names = "/".join(label_names or [str(c) for c in range(num_classes)])
-        per_class_header = f"per class ({names})" if len(names) <= 48 else "per class (label order)"
-        header = ["round", "epochs", "train examples", "selected", per_class_header, "pool", self.monitor,
-                  "pseudo acc (round)", "pseudo acc (all)"]
-        lines = [header]
-        for r in self.rows:
-            mark = " *" if r.round == self.best_round else ""
-            per_class = "/".join(str(n) for n in r.per_class) if r.per_class else "–"
-            short = " (short)" if r.shortfalls else ""
-            lines.append([
-                f"{r.round}{mark}", str(r.epochs), f"{r.train_examples:,}",
-                f"{r.selected:,}" if r.round else "–", per_class + short, f"{r.pool:,}",
-                self._monitor_text(r.monitor), _percent(r.pseudo_accuracy), _percent(r.pseudo_accuracy_total),
-            ])
-        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-        out = []
-        for i, line in enumerate(lines):
-            out.append("| " + " | ".join(c.ljust(w) for c, w in zip(line, widths)) + " |")
-            if i == 0:
-                out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-        return "\n".join(out)
-
-    def summary(self):
-        """One paragraph: what was monitored, the best round, why rounds stopped."""
-        what = f" on {self.monitor_description}" if self.monitor_description else ""
-        best = "" if self.best_round is None else f"; best round {self.best_round} (weights restored)"
-        stop = f"; stopped: {self.stop_reason}" if self.stop_reason else ""
-        return f"Monitor: `{self.monitor}`{what}{best}{stop}. `*` marks the best round; percentages in %."
+    def stop(self, reason):
+        self.stop_reason = self.history.stop_reason = reason
 
     def to_dict(self):
         return {
-            "monitor": self.monitor,
-            "mode": self.mode,
-            "monitor_description": self.monitor_description,
-            "best_round": self.best_round,
-            "stop_reason": self.stop_reason,
-            "rounds": [dataclasses.asdict(r) for r in self.rows],
+            "completed_round": self.completed, "best_round": self.best_round, "best_value": self.best_value,
+            "wait": self.wait, "stop_reason": self.stop_reason, "history": self.history.to_dict(),
+            "pseudo_labels": self.pseudo_labels,
+            "pool": [{"id": e.id, "text": e.text, "language": e.language} for e in self.pool],
         }
 
     @classmethod
     def from_dict(cls, data):
-        history = cls(data["monitor"], data["mode"], data.get("monitor_description", ""))
-        history.rows = [RoundRecord(**r) for r in data["rounds"]]
-        history.best_round = data.get("best_round")
-        history.stop_reason = data.get("stop_reason")
-        return history
-
-    def to_markdown(self, label_names=None):
-        return f"## Self-training rounds\n\n{self.summary()}\n\n{self.format_table(label_names)}\n"
-
-    def write(self, directory, label_names=None, stem="rounds"):
-        """Writes `<stem>.md`, `.csv`, `.json` and the plot `<stem>.png` into `directory`."""
-        directory = pathlib.Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / f"{stem}.md").write_text(self.to_markdown(label_names))
-        (directory / f"{stem}.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        fields = [f.name for f in dataclasses.fields(RoundRecord)]
-        with open(directory / f"{stem}.csv", "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(fields + ["best"])
-            for r in self.rows:
-                values = dataclasses.asdict(r)
-                writer.writerow([json.dumps(values[k]) if isinstance(values[k], list) else values[k]
-                                 for k in fields] + [r.round == self.best_round])
-        self.plot(directory / f"{stem}.png")
-
-    def plot(self, path):
-        """Monitored metric and pseudo-label accuracy (left), selections and pool size (right)."""
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        rounds = [r.round for r in self.rows]
-        figure = Figure(figsize=(10, 3.8), dpi=100)
-        FigureCanvasAgg(figure)
-        left, right = figure.subplots(1, 2)
-        scores = [(r.round, r.monitor) for r in self.rows if r.monitor is not None]
-        if scores:
-            left.plot(*zip(*scores), marker="o", label=f"{self.monitor}")
-        accuracy = [(r.round, r.pseudo_accuracy) for r in self.rows if r.pseudo_accuracy is not None]
-        if accuracy:
-            left.plot(*zip(*accuracy), marker="s", linestyle="--", label="pseudo-label accuracy (round)")
-        if self.best_round is not None:
-            left.axvline(self.best_round, color="grey", linestyle=":", label="best round")
-        left.set_xlabel("round")
-        left.set_title(self.monitor_description or self.monitor, fontsize=9)
-        left.legend(fontsize=8)
-        right.bar(rounds, [r.selected for r in self.rows], color="tab:green", label="selected")
-        right.set_xlabel("round")
-        right.set_ylabel("pseudo-labels selected")
-        pool_axis = right.twinx()
-        pool_axis.plot(rounds, [r.pool for r in self.rows], color="tab:purple", marker="o", label="pool")
-        pool_axis.set_ylabel("unlabelled pool")
-        right.set_title("selection per round and remaining pool", fontsize=9)
-        for axis in (left, right):
-            axis.set_xticks(rounds)
-        figure.tight_layout()
-        figure.savefig(path)
+        return cls(RoundHistory.from_dict(data["history"]),
+                   [Example(p["text"], p["language"], p["id"]) for p in data["pool"]],
+                   data["pseudo_labels"], data["completed_round"], data["best_round"], data["best_value"],
+                   data["wait"], data["stop_reason"])
 
 
 # === State on disk ===
@@ -221,8 +245,6 @@ class StateFiles:
 
     def load_variables(self, name, variables):
         """The arrays of `name`, checked against `variables` (count and shapes)."""
-        from keras_clx.errors import ClxError
-
         with np.load(self.path(name)) as data:
             values = [data[f"v{i}"] for i in range(len(data.files))]
         shapes = [tuple(v.shape) for v in variables]
@@ -237,163 +259,44 @@ class StateFiles:
 
     def read_state(self):
         path = self.directory / STATE_FILE
-        return json.loads(path.read_text()) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ClxError(f"{path}: not a readable self-training state ({error})") from None
+
+    def save(self, state, config, last, best_values=None):
+        """Writes the weights of the round that just ended (`last`: variables), the best
+        round's (`best_values`: arrays) and then `state.json`; drops older weight files."""
+        last_name = self.save_variables(f"round{state.completed}-last", last)
+        best = None
+        if best_values is not None:
+            best = f"round{state.best_round}-best"
+            if not self.has(best):
+                self.save_values(best, best_values)
+        self.write_state({"config": config, "last_weights": last_name, "best_weights": best, **state.to_dict()})
+        self.remove_unreferenced({last_name, best, "initial"})
+
+    def restore(self, config):
+        """`(RoundState, last weights file, best weights file)`, or None without a state.
+
+        Raises `ClxError` when the state was written with another `config` or that run had stopped.
+        """
+        saved = self.read_state()
+        if saved is None:
+            return None
+        changed = [f"{key} {saved['config'].get(key)!r} -> {value!r}"
+                   for key, value in config.items() if saved["config"].get(key) != value]
+        if changed:
+            raise ClxError(f"{self.directory}: the self-training state was written with other settings "
+                           f"({'; '.join(changed)})")
+        if saved["stop_reason"]:
+            raise ClxError(f"{self.directory}: that self-training run already stopped ({saved['stop_reason']})")
+        return RoundState.from_dict(saved), saved["last_weights"], saved["best_weights"]
 
     def remove_unreferenced(self, keep):
         """Deletes weight files of earlier rounds that `state.json` no longer names."""
         for path in self.directory.glob("*.npz"):
             if path.stem not in keep:
                 path.unlink()
-
-
-# === Recipe -> callback (used by `experiment.fit`) ===
-
-
-@dataclasses.dataclass
-class SelfTrainingSetup:
-    """What `experiment.fit` needs for a self-training run."""
-
-    callback: object
-    train: object  # the growing tf.data.Dataset
-    validation: object
-    epochs: int
-    initial_epoch: int
-    steps_per_epoch: int  # round 0's
-    compile_kwargs: dict
-
-
-def state_directory(run_dir):
-    return pathlib.Path(run_dir) / "self_training"
-
-
-def check_recipe(recipe):
-    """Refuses, before any data is loaded, what self-training cannot do."""
-    from keras_clx.errors import RecipeError
-
-    config, train = recipe.train.self_training, recipe.train
-    if recipe.data.task != "sequence":
-        raise RecipeError("train.self_training supports sequence classification (data.task=sequence) only")
-    if config.soft_labels and (train.perturbation != "none" or train.instance_weighting != "none"):
-        raise RecipeError("train.self_training.soft_labels needs Keras's own train step; the transfer step's loss "
-                          "takes label ids (set train.perturbation and train.instance_weighting to none, or "
-                          "soft_labels=false)")
-    if config.monitor not in ("target_dev", "source_dev"):
-        raise RecipeError(f"train.self_training.monitor must be target_dev or source_dev, got {config.monitor!r}")
-
-
-def check_run_dir(directory, recipe, resume=False, overwrite=False):
-    """Refuses to mix runs: `resume` needs the same recipe; a fresh run must not
-    silently replace an interrupted self-training run (unless `overwrite`).
-    Also checks a self-training recipe (`check_recipe`)."""
-    import shutil
-
-    from keras_clx.errors import ClxError
-
-    if recipe.train.self_training.enabled:
-        check_recipe(recipe)
-
-    if directory is None:
-        if resume:
-            raise ClxError("--resume needs the run directory (--out) of the interrupted run")
-        return
-    state = state_directory(directory)
-    has_state = (state / STATE_FILE).is_file()
-    if resume:
-        if not recipe.train.self_training.enabled:
-            raise ClxError("--resume continues an interrupted self-training run; this recipe has "
-                           "train.self_training.enabled=false")
-        saved_path = pathlib.Path(directory) / "recipe.json"
-        if (pathlib.Path(directory) / "model.keras").is_file():
-            raise ClxError(f"{directory} holds a finished run; nothing to resume")
-        if not saved_path.is_file():
-            raise ClxError(f"{directory} holds no run to resume (recipe.json is missing)")
-        saved, current = _flat(json.loads(saved_path.read_text())), _flat(recipe.to_dict())
-        changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
-        if changed:
-            details = "; ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed[:5])
-            raise ClxError(f"{directory} was started with another recipe ({details}); "
-                           "resume with the same recipe and --set options")
-    elif has_state:
-        if not overwrite:
-            raise ClxError(f"{directory} holds an interrupted self-training run; pass --resume to continue "
-                           "it or --overwrite to start again")
-        shutil.rmtree(state)
-
-
-def _flat(data, prefix=""):
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, dict) and not key.endswith("options"):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[prefix + key] = value
-    return out
-
-
-def setup(recipe, corpus, model, labels, run_dir, resume=False, verbose=1):
-    """The callback, datasets and compile settings for `recipe.train.self_training`.
-
-    The pool is every target language's unlabelled text (balanced per language);
-    gold labels that the corpus keeps for it go into a side mapping used only to
-    report pseudo-label accuracy. `monitor`: `target_dev` (as the paper: the
-    targets' labelled dev sets) or `source_dev` (strict zero-shot).
-    """
-    from keras_clx.errors import RecipeError
-    from keras_clx.tasks import get_task
-    from keras_clx.training.self_training import (
-        LabelAccuracy,
-        SelfTrainingCallback,
-        SoftLabelCrossentropy,
-        round_optimizer,
-    )
-
-    check_recipe(recipe)
-    config, train = recipe.train.self_training, recipe.train
-    if config.monitor == "target_dev":
-        dev = [e for lang in corpus.targets for e in corpus.languages[lang].dev]
-        description = f"target-language dev ({', '.join(corpus.targets)}; {len(dev):,} examples)"
-    elif config.monitor == "source_dev":
-        dev = corpus.dev
-        description = f"source dev ({', '.join(corpus.sources)}; {len(dev):,} examples; strict zero-shot)"
-    if not dev:
-        raise RecipeError(f"train.self_training.monitor={config.monitor}: that dev data is empty")
-    pool = corpus.unlabeled()
-    if not pool:
-        raise RecipeError("self-training needs unlabelled target text; the corpus has none")
-    gold = {e.id: e.label for lang in corpus.targets for e in corpus.languages[lang].unlabeled
-            if e.label is not None and e.label in labels}
-
-    task = get_task(recipe.data.task)
-    steps = -(-len(corpus.train) // train.batch_size)
-    optimizer, schedule = round_optimizer(train.learning_rate, train.warmup_ratio, train.weight_decay,
-                                          round_steps=steps * train.epochs)
-    callback = SelfTrainingCallback(
-        pool,
-        k_per_class=config.k_per_class,
-        epochs_per_round=config.epochs_per_round,
-        max_rounds=config.max_rounds,
-        patience=config.patience,
-        monitor="val_accuracy",
-        initial_epochs=train.epochs,
-        threshold=config.threshold,
-        reinitialize=config.reinitialize,
-        soft_labels=config.soft_labels,
-        label_names=labels.names,
-        gold_labels=gold,
-        monitor_description=description,
-        prediction_batch_size=recipe.eval.batch_size,
-        schedule=schedule,
-        directory=state_directory(run_dir),
-        seed=train.seed,
-        verbose=verbose,
-    )
-    if resume:
-        callback.restore()
-    train_ds = callback.training_data([e.text for e in corpus.train], labels.encode(corpus.train),
-                                      train.batch_size, preprocessor=model.preprocessor)
-    validation = task.dataset(dev, labels, model.preprocessor, recipe.eval.batch_size)
-    compile_kwargs = {"optimizer": optimizer}
-    if config.soft_labels:
-        compile_kwargs.update(loss=SoftLabelCrossentropy(from_logits=True), metrics=[LabelAccuracy()])
-    return SelfTrainingSetup(callback, train_ds, validation, callback.epochs, callback.initial_epoch,
-                             steps, compile_kwargs)

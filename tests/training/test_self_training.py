@@ -12,18 +12,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_clx import run_dir
 from keras_clx.data.demo import make_demo_corpus
 from keras_clx.errors import ClxError
 from keras_clx.training import rounds
-from keras_clx.training.self_training import (
+from keras_clx.training.growing_data import TrainingData
+from keras_clx.training.round_schedule import RoundSchedule, round_optimizer
+from keras_clx.training.selection import (
     LabelAccuracy,
-    RoundSchedule,
-    SelfTrainingCallback,
     SoftLabelCrossentropy,
-    _TrainingData,
-    round_optimizer,
     select_pseudo_labels,
 )
+from keras_clx.training.self_training import SelfTrainingCallback, SelfTrainingSettings
 
 BUCKETS = 128
 
@@ -192,11 +192,15 @@ def dev_dataset(corpus):
     return tf.data.Dataset.from_tensor_slices(([e.text for e in dev], y)).batch(16).map(featurize)
 
 
+CALLBACK_ARGS = ("label_names", "gold_labels", "monitor_description", "schedule", "directory", "verbose")
+
+
 def make_callback(corpus, **kwargs):
     options = dict(k_per_class=2, epochs_per_round=1, max_rounds=3, patience=5, label_names=corpus.labels.names,
                    prediction_batch_size=16, verbose=0, gold_labels={e.id: "sports" for e in corpus.unlabeled()})
     options.update(kwargs)
-    return SelfTrainingCallback(corpus.unlabeled(), **options)
+    settings = SelfTrainingSettings(**{k: v for k, v in options.items() if k not in CALLBACK_ARGS})
+    return SelfTrainingCallback(corpus.unlabeled(), settings, **{k: v for k, v in options.items() if k in CALLBACK_ARGS})
 
 
 def fit(model, callback, corpus, extra=(), batch_size=16, initial_epoch=0, source=None):
@@ -223,7 +227,7 @@ class Probe(keras.callbacks.Callback):
 
 
 def test_training_data_serves_every_example_per_epoch_in_full_batches_in_a_new_order():
-    data = _TrainingData([f"t{i}" for i in range(10)], np.arange(10, dtype="int32"), batch_size=4, seed=0)
+    data = TrainingData([f"t{i}" for i in range(10)], np.arange(10, dtype="int32"), batch_size=4, seed=0)
     epoch0 = [b for b in data.batches()]
     assert [len(x) for x, _ in epoch0] == [4, 4, 4]  # one batch shape: no compile per round on JAX
     served = np.concatenate([y for _, y in epoch0]).tolist()
@@ -249,7 +253,7 @@ def test_epochs_grow_by_the_selection_and_the_pool_shrinks(corpus):
     assert [r.round for r in rows] == [0, 1, 2] and len(history.epoch) == 5
     assert all(r.selected > 0 for r in rows[1:])
     for epoch, examples in enumerate(history.history["examples"]):
-        round_ = callback._round_of(epoch)[0]
+        round_ = callback.plan.round_of(epoch)[0]
         expected = n_source + sum(r.selected for r in rows[1:round_ + 1])
         assert expected == rows[round_].train_examples == probe.begin[epoch][0]
         assert examples == full_batches(expected)
@@ -465,23 +469,22 @@ def test_run_directory_checks(tmp_path):
         return load_recipe(str(bundled_recipes_dir() / "demo.py"), overrides)
 
     recipe = tiny_recipe("train.self_training.enabled=true")
-    rounds.check_run_dir(tmp_path, recipe)  # a fresh directory is fine
-    state = rounds.state_directory(tmp_path)
+    run_dir.check_run_dir(tmp_path, recipe)  # a fresh directory is fine
+    state = run_dir.RunDir(tmp_path).self_training
     state.mkdir()
-    (state / rounds.STATE_FILE).write_text("{}")
+    (state / run_dir.STATE_FILE).write_text("{}")
     with pytest.raises(ClxError, match="pass --resume"):
-        rounds.check_run_dir(tmp_path, recipe)
+        run_dir.check_run_dir(tmp_path, recipe)
     with pytest.raises(ClxError, match="recipe.json is missing"):
-        rounds.check_run_dir(tmp_path, recipe, resume=True)
+        run_dir.check_run_dir(tmp_path, recipe, resume=True)
     recipe.to_json(tmp_path / "recipe.json")
-    rounds.check_run_dir(tmp_path, recipe, resume=True)
+    run_dir.check_run_dir(tmp_path, recipe, resume=True)
     other = tiny_recipe("train.self_training.enabled=true", "train.self_training.k_per_class=7")
     with pytest.raises(ClxError, match="k_per_class: 30 -> 7"):
-        rounds.check_run_dir(tmp_path, other, resume=True)
+        run_dir.check_run_dir(tmp_path, other, resume=True)
     with pytest.raises(ClxError, match="enabled=false"):
-        rounds.check_run_dir(tmp_path, tiny_recipe(), resume=True)
-    rounds.check_run_dir(tmp_path, recipe, overwrite=True)
-    assert not state.exists()
+        run_dir.check_run_dir(tmp_path, tiny_recipe(), resume=True)
+    run_dir.check_run_dir(tmp_path, recipe, overwrite=True)
 
 
 def test_setup_refuses_what_self_training_cannot_do(tmp_path):
@@ -491,13 +494,17 @@ def test_setup_refuses_what_self_training_cannot_do(tmp_path):
     def recipe(*overrides):
         return load_recipe(str(bundled_recipes_dir() / "demo.py"), ["train.self_training.enabled=true", *overrides])
 
+    from keras_clx import experiment
+    from keras_clx.self_training_setup import check_recipe
+
     with pytest.raises(RecipeError, match="sequence classification"):
-        rounds.check_run_dir(tmp_path, recipe("data.task=token"))  # experiment.fit calls it first
+        experiment.fit(recipe("data.task=token"), tmp_path / "run")  # refused before anything is written
+    assert not (tmp_path / "run").exists()
     with pytest.raises(RecipeError, match="soft_labels needs Keras's own train step"):
-        rounds.check_recipe(recipe("train.self_training.soft_labels=true", "train.perturbation=adversarial"))
+        check_recipe(recipe("train.self_training.soft_labels=true", "train.perturbation=adversarial"))
     with pytest.raises(RecipeError, match="target_dev or source_dev"):
-        rounds.check_recipe(recipe("train.self_training.monitor=test"))
-    rounds.check_recipe(recipe("train.self_training.soft_labels=true"))
+        check_recipe(recipe("train.self_training.monitor=test"))
+    check_recipe(recipe("train.self_training.soft_labels=true"))
 
 
 @pytest.mark.slow  # two bert_tiny runs of the demo recipe
@@ -544,5 +551,5 @@ def test_sentencepiece_backbone_trains_through_rounds(tiny_recipe, tmp_path):
     recipe = tiny_recipe("model.backbone=xlmr_tiny", "train.self_training.enabled=true",
                          "train.self_training.max_rounds=1", "train.self_training.k_per_class=2")
     run = experiment.fit(recipe, out_dir=tmp_path / "run", verbose=0)
-    assert [row.round for row in run.self_training.rows] == [0, 1]
+    assert [row.round for row in run.rounds.rows] == [0, 1]
     assert run.report.target_average()["accuracy"] >= 0

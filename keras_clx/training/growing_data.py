@@ -1,0 +1,59 @@
+"""Self-training's training data: source examples plus the pseudo-labels so far, as one growing dataset.
+
+`TrainingData.dataset()` is a `tf.data.Dataset.from_generator` of unknown
+cardinality over a Python-side list, so that one `model.fit` sees the data grow
+(see `self_training.py` for why and how each epoch ends).
+"""
+
+import numpy as np
+
+
+class TrainingData:
+    """Source examples plus pseudo-labelled ones, served as whole batches per epoch."""
+
+    def __init__(self, texts, targets, batch_size, seed):
+        self.texts = list(texts)
+        self.targets = targets
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self):
+        return len(self.texts)
+
+    def steps(self):
+        return -(-len(self.texts) // self.batch_size)
+
+    def add(self, texts, targets):
+        self.texts = self.texts + list(texts)
+        self.targets = np.concatenate([self.targets, targets.astype(self.targets.dtype)])
+
+    def batches(self):
+        """One epoch: a permutation seeded by `(seed, epoch)`, cut into full batches.
+
+        The last batch is topped up with the epoch's first examples, so every batch
+        has one shape as the data grows (JAX compiles a train step per batch shape,
+        which would otherwise cost one compile per round).
+        """
+        texts, targets = self.texts, self.targets  # contents as of this epoch
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(texts))
+        order = np.resize(order, self.steps() * self.batch_size)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            yield np.array([texts[i] for i in rows], dtype=object), targets[rows]
+
+    def dataset(self, preprocessor=None):
+        import tensorflow as tf
+
+        target_shape = (None,) + self.targets.shape[1:]
+        target_dtype = tf.float32 if self.targets.ndim == 2 else tf.int32
+        ds = tf.data.Dataset.from_generator(
+            self.batches,
+            output_signature=(
+                tf.TensorSpec((None,), tf.string),
+                tf.TensorSpec(target_shape, target_dtype),
+            ),
+        )
+        if preprocessor is not None:
+            ds = ds.map(lambda x, y: preprocessor(x, y), num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
