@@ -13,6 +13,8 @@ import warnings
 
 import click
 
+from keras_clx import __version__
+
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
@@ -64,14 +66,8 @@ def user_errors(command):
     return wrapper
 
 
-def _version():
-    from keras_clx import __version__
-
-    return __version__
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(_version(), prog_name="keras-clx")
+@click.version_option(__version__, prog_name="keras-clx")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
               help="Keras backend (sets KERAS_BACKEND before Keras is imported).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or phase lines.")

@@ -8,12 +8,12 @@ import contextlib
 import dataclasses
 import json
 import pathlib
-import sys
 import time
 
 import keras
 
-from keras_clx import run_dir, self_training_setup
+from keras_clx import __version__, run_dir, self_training_setup
+from keras_clx.console import log
 from keras_clx.data.datasets import load_corpus
 from keras_clx.data.pipeline import paired_dataset
 from keras_clx.data.records import Example, LabelVocabulary
@@ -28,12 +28,6 @@ from keras_clx.training.round_history import RoundHistory
 from keras_clx.training.steps import TransferConfig
 
 MODEL_FILE = run_dir.MODEL
-
-
-def log(message, verbose=1):
-    """A one-line phase summary on stderr (silent when `verbose=0`)."""
-    if verbose:
-        print(f"[keras-clx] {message}", file=sys.stderr, flush=True)
 
 
 @dataclasses.dataclass
@@ -218,19 +212,13 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
         **report.to_dict(),
         **({"self_training": plan.callback.history.to_dict()} if plan else {}),
         "backend": keras.backend.backend(),
-        "versions": {"keras": keras.__version__, "keras_clx": _version()},
+        "versions": {"keras": keras.__version__, "keras_clx": __version__},
         "fit_seconds": round(fit_seconds, 2),
         "total_seconds": round(time.time() - started, 2),
     }
     directory.metrics.write_text(json.dumps(summary, indent=2) + "\n")
     return Run(recipe, model, labels, directory.path, report, history.history,
                plan.callback.history if plan else None)
-
-
-def _version():
-    from keras_clx import __version__
-
-    return __version__
 
 
 def load_run(directory):

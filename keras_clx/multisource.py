@@ -21,6 +21,7 @@ import pathlib
 import time
 
 from keras_clx import experiment, run_dir
+from keras_clx.console import log
 from keras_clx.errors import ClxError, RecipeError
 from keras_clx.evaluation.report import LanguageResult, Report
 from keras_clx.recipes import Recipe
@@ -68,7 +69,7 @@ def fit_sub_run(sub, directory, overwrite=False, verbose=1, callbacks=(), resume
     """One sub-run; with `resume`, a finished one is loaded and an interrupted one continued."""
     run = run_dir.RunDir(directory)
     if resume and run.is_finished:
-        experiment.log(f"{directory} is finished; loading it", verbose)
+        log(f"{directory} is finished; loading it", verbose)
         loaded = experiment.load_run(directory)
         loaded.report = _read_report(directory)
         return loaded
@@ -98,7 +99,7 @@ def fit_leave_one_out(recipe, out_dir, overwrite=False, verbose=1, callbacks=(),
     run.directory = directory
     for target, sub in run.runs.items():
         sub.directory = directory / target
-    experiment.log(f"leave-one-out run written to {directory}", verbose)
+    log(f"leave-one-out run written to {directory}", verbose)
     return run
 
 
@@ -111,7 +112,7 @@ def _fit_all(recipe, plans, parent, started, verbose, callbacks, resume):
 
     runs, rows, metric_names = {}, [], None
     for i, (target, sub) in enumerate(plans):
-        experiment.log(f"leave-one-out {i + 1}/{len(plans)}: {'+'.join(sub.data.sources)} -> {target}", verbose)
+        log(f"leave-one-out {i + 1}/{len(plans)}: {'+'.join(sub.data.sources)} -> {target}", verbose)
         run = fit_sub_run(sub, directory / target, True, verbose, callbacks, resume)
         runs[target] = run
         metric_names = run.report.metric_names

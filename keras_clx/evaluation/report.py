@@ -10,6 +10,8 @@ import dataclasses
 import json
 import pathlib
 
+from keras_clx.console import markdown_table
+
 
 @dataclasses.dataclass
 class LanguageResult:
@@ -58,13 +60,7 @@ class Report:
             n = sum(r.examples for r in self.rows if r.role == "target")
             lines.append(["target avg", "", "", str(n)]
                          + [f"{100 * average[m]:.2f}" for m in self.metric_names])
-        widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
-        out = []
-        for i, row in enumerate(lines):
-            out.append("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
-            if i == 0:
-                out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-        return "\n".join(out)
+        return markdown_table(header, lines[1:])
 
     def write(self, directory, stem="report"):
         """Writes `<stem>.md`, `<stem>.csv`, `<stem>.json` (and the outcomes file) into `directory`."""

@@ -11,6 +11,7 @@ import pathlib
 
 import numpy as np
 
+from keras_clx.console import markdown_table
 from keras_clx.errors import ClxError
 from keras_clx.evaluation import study_stats
 from keras_clx.evaluation.report import outcomes_file, read_outcomes
@@ -173,13 +174,6 @@ def _score_cell(entry):
     return f"{_percent(entry['mean'])}{std} (n={len(entry['seeds'])})"
 
 
-def _table(header, rows):
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |" for row in [header, *rows]]
-    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(lines)
-
-
 def format_markdown(summary):
     """study.md: one table per metric (mean ± std over seeds), then the paired differences."""
     roles = {entry["language"]: entry["role"] for entry in summary["languages"]}
@@ -193,7 +187,7 @@ def format_markdown(summary):
         title = f"## {metric}" + (" (primary)" if metric == summary["primary_metric"] else "")
         rows = [[lang, roles.get(lang, ""), *(_score_cell(summary["scores"][metric][lang][v])
                                              for v in summary["variants"])] for lang in languages]
-        out += [title, "", _table(["language", "role", *summary["variants"]], rows), ""]
+        out += [title, "", markdown_table(["language", "role", *summary["variants"]], rows), ""]
     metric = summary["primary_metric"]
     if summary["differences"]:
         out += [f"## Paired difference to the baseline ({metric}, points)", ""]
@@ -214,7 +208,7 @@ def format_markdown(summary):
                 f"({summary['bootstrap_samples']} samples; seeds drawn with replacement, then each language's "
                 "examples, the same draw for variant and baseline). p: two-sided sign test over seeds x "
                 "examples (+/-: examples with fewer/more errors than the baseline, ties dropped).")
-        out += [_table(["language", *summary["differences"]], rows), "", note, ""]
+        out += [markdown_table(["language", *summary["differences"]], rows), "", note, ""]
     return "\n".join(out)
 
 

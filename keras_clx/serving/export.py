@@ -19,6 +19,7 @@ import shutil
 import sys
 import tempfile
 
+from keras_clx.console import log
 from keras_clx.errors import ClxError
 from keras_clx.serving.graph import METADATA_FILE, OUTPUTS, write_saved_model
 from keras_clx.serving.layout import default_name, target_dir
@@ -75,11 +76,6 @@ class ExportResult:
             f"verified on {len(self.texts)} texts: max abs difference "
             f"{self.max_abs_difference:.2e} (tolerance {TOLERANCE:.0e}, reference: {self.reference_backend})"
         )
-
-
-def _log(message, verbose):
-    if verbose:
-        print(f"[keras-clx] {message}", file=sys.stderr, flush=True)
 
 
 # === Another backend's process ===
@@ -158,7 +154,7 @@ def export_run(run_dir, out_dir, name=None, version=None, overwrite=False, texts
         reference = reference_outputs(run, texts)
     else:
         reference = run_in_backend("reference", reference_backend, run=str(run_dir), texts=texts)
-    _log(f"reference: the trained model's predictions on {len(texts)} texts ({reference_backend})", verbose)
+    log(f"reference: the trained model's predictions on {len(texts)} texts ({reference_backend})", verbose)
 
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".export-{version}-", dir=path.parent))
@@ -170,12 +166,12 @@ def export_run(run_dir, out_dir, name=None, version=None, overwrite=False, texts
             except ClxError:
                 raise
             except Exception as error:  # a clean TensorFlow process may succeed where this one failed
-                _log(f"export in this process failed ({type(error).__name__}: {error}); re-exporting", verbose)
+                log(f"export in this process failed ({type(error).__name__}: {error}); re-exporting", verbose)
                 shutil.rmtree(staging / "model", ignore_errors=True)
                 method = "re-export"
         if method == "re-export":
             run_in_backend("write", "tensorflow", run=str(run_dir), path=str(staging / "model"))
-        _log(f"SavedModel written ({method}, trained on {trained_on or 'unknown'}); reloading in a fresh process",
+        log(f"SavedModel written ({method}, trained on {trained_on or 'unknown'}); reloading in a fresh process",
              verbose)
 
         verified = verify_in_fresh_process(staging / "model", texts)
@@ -197,7 +193,7 @@ def export_run(run_dir, out_dir, name=None, version=None, overwrite=False, texts
         (staging / "model").rename(path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    _log(f"exported {path}: {result.summary()}", verbose)
+    log(f"exported {path}: {result.summary()}", verbose)
     return result
 
 

@@ -6,6 +6,7 @@ import json
 import pathlib
 
 from keras_clx import run_dir
+from keras_clx.console import markdown_table
 
 
 @dataclasses.dataclass
@@ -71,13 +72,7 @@ class RoundHistory:
                 f"{r.selected:,}" if r.round else "–", per_class + short, f"{r.pool:,}",
                 self._monitor_text(r.monitor), _percent(r.pseudo_accuracy), _percent(r.pseudo_accuracy_total),
             ])
-        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-        out = []
-        for i, line in enumerate(lines):
-            out.append("| " + " | ".join(c.ljust(w) for c, w in zip(line, widths)) + " |")
-            if i == 0:
-                out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-        return "\n".join(out)
+        return markdown_table(header, lines[1:])
 
     def summary(self):
         """One paragraph: what was monitored, the best round, why rounds stopped."""

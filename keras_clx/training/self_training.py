@@ -33,12 +33,12 @@ training from `on_epoch_end` must come after this one in the list.
 
 import dataclasses
 import pathlib
-import sys
 import time
 
 import keras
 import numpy as np
 
+from keras_clx.console import log
 from keras_clx.data.pipeline import predict_texts
 from keras_clx.data.records import Example
 from keras_clx.evaluation.metrics import softmax
@@ -52,11 +52,6 @@ from keras_clx.training.selection import (  # noqa: F401  (re-exported: the publ
     SoftLabelCrossentropy,
     select_pseudo_labels,
 )
-
-
-def _log(message, verbose):
-    if verbose:
-        print(f"[keras-clx] {message}", file=sys.stderr, flush=True)
 
 
 def _as_examples(unlabeled):
@@ -226,7 +221,7 @@ class SelfTrainingCallback(keras.callbacks.Callback):
             _assign(self.model.variables, files.load_variables(last, self.model.variables))
             if best is not None:
                 self._snapshots["best"] = files.load_variables(best, self.model.variables)
-            _log(f"self-training: resumed after round {self.state.completed} ({len(self.pseudo_labels)} "
+            log(f"self-training: resumed after round {self.state.completed} ({len(self.pseudo_labels)} "
                  f"pseudo-labels, pool {len(self.pool)})", self.verbose)
         elif not self.history.rows:
             self.history.rows.append(rounds.RoundRecord(round=0, pool=len(self.pool)))
@@ -261,7 +256,7 @@ class SelfTrainingCallback(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._snapshots.get("best") is not None and self.best_round != self.state.completed:
             _assign(self.model.variables, self._snapshots["best"])
-            _log(f"self-training: restored the weights of round {self.best_round} "
+            log(f"self-training: restored the weights of round {self.best_round} "
                  f"({self.settings.monitor} {self.best_value:.4f})", self.verbose)
         if self.directory is not None:
             self.history.write(self.directory, label_names=self.label_names)
@@ -282,7 +277,7 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         row = self.history.row(round_)
         row.train_examples = len(self._data)
         row.epochs = epochs
-        _log(f"self-training round {round_}: {epochs} epoch(s) on {len(self._data):,} examples "
+        log(f"self-training round {round_}: {epochs} epoch(s) on {len(self._data):,} examples "
              f"({self._n_source:,} labelled + {len(self._data) - self._n_source:,} pseudo-labelled)", self.verbose)
 
     def _end_round(self, round_, logs):
@@ -297,7 +292,7 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         self.state.completed = round_
         if self.state.improved(value):
             self._snapshots["best"] = _values(self.model.variables)
-        _log(f"self-training round {round_}: {monitor} {value:.4f} "
+        log(f"self-training round {round_}: {monitor} {value:.4f} "
              f"(best {self.best_value:.4f} in round {self.best_round})", self.verbose)
         if self.state.wait >= self.settings.patience:
             self.state.stop(f"no improvement of {monitor} for {self.settings.patience} round(s)")
@@ -309,7 +304,7 @@ class SelfTrainingCallback(keras.callbacks.Callback):
             self.state.stop("no pool example reaches the confidence threshold"
                             if self.settings.threshold is not None else "nothing to select")
         if self.stop_reason:
-            _log(f"self-training stops after round {round_}: {self.stop_reason}", self.verbose)
+            log(f"self-training stops after round {round_}: {self.stop_reason}", self.verbose)
         if self.directory is not None:
             rounds.StateFiles(self.directory).save(self.state, self.settings.signature(self._initial_pool_size),
                                                    self.model.variables, self._snapshots.get("best"))
@@ -331,7 +326,7 @@ class SelfTrainingCallback(keras.callbacks.Callback):
 
     def _select(self, round_):
         """Predicts the pool, moves the selection into the training data; returns its size."""
-        _log(f"self-training: predicting {len(self.pool):,} unlabelled examples", self.verbose)
+        log(f"self-training: predicting {len(self.pool):,} unlabelled examples", self.verbose)
         probabilities = self.predict_pool()
         groups = [e.language for e in self.pool] if self.settings.per_group else None
         selection = select_pseudo_labels(probabilities, self.settings.k_per_class, self.settings.threshold, groups)
@@ -364,13 +359,13 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         per_class = ", ".join(f"{names[c]} {n}" for c, n in enumerate(row.per_class) if n)
         per_class += f"{'; ' if per_class else ''}{empty} class(es) none" if empty else ""
         accuracy = "" if row.pseudo_accuracy is None else f", pseudo-label accuracy {100 * row.pseudo_accuracy:.1f}%"
-        _log(f"self-training: selected {len(items)} for round {round_} ({per_class}); pool {len(self.pool):,}"
+        log(f"self-training: selected {len(items)} for round {round_} ({per_class}); pool {len(self.pool):,}"
              f"{accuracy}", self.verbose)
         if selection.shortfalls:
             short = [f"{names[cls]}{f' ({group})' if self.settings.per_group else ''} {available}"
                      for group, cls, available in selection.shortfalls]
             more = f", ... ({len(short) - 8} more in rounds.json)" if len(short) > 8 else ""
-            _log(f"self-training: fewer than k_per_class={self.settings.k_per_class} candidates (all taken) for "
+            log(f"self-training: fewer than k_per_class={self.settings.k_per_class} candidates (all taken) for "
                  f"{len(short)} class(es): {', '.join(short[:8])}{more}", self.verbose)
 
     def _pseudo_accuracy(self, items):
