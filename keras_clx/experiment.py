@@ -27,6 +27,7 @@ from keras_clx.models.backbones import build_backbone, initialize_tokenizer
 from keras_clx.recipes import Recipe
 from keras_clx.tasks import get_task
 from keras_clx.training.distribution import DataParallel
+from keras_clx.training.guard_rails import TransferGuard
 from keras_clx.training.steps import TransferConfig
 
 MODEL_FILE = "model.keras"
@@ -210,7 +211,8 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
         epochs=epochs,
         initial_epoch=initial_epoch,
         verbose=min(verbose, 2),
-        callbacks=[keras.callbacks.CSVLogger(str(directory / "training_log.csv"), append=resume), *callbacks],
+        callbacks=[TransferGuard(verbose=verbose), keras.callbacks.CSVLogger(str(directory / "training_log.csv"),
+                                                                              append=resume), *callbacks],
     )
     fit_seconds = time.time() - fit_started
     trained = len(history.epoch)
