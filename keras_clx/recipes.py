@@ -80,7 +80,7 @@ class TrainConfig:
     dtype_policy: typing.Optional[str] = None  # e.g. mixed_bfloat16
     # Embedding perturbation (paper 000, Eq. 1-2).
     perturbation: str = "none"  # none | adversarial | random | virtual
-    epsilon: float = 0.2  # relative: fraction of the embeddings' norm; absolute: L2 norm
+    epsilon: float = 0.05  # relative: fraction of the embeddings' norm; absolute: L2 norm
     epsilon_mode: str = "relative"  # relative | absolute (the paper's: 1.0 for mBERT)
     clean_weight: float = 1.0  # total loss = clean_weight * L_clean + L_perturbed
     perturbation_norm: str = "example"  # example | batch

@@ -6,7 +6,7 @@ whose training tweets serve as unlabelled target text. The default is a tiny BER
 trained from scratch (vocabulary learned from the English and unlabelled target
 tweets), sized to run in a minute or two on a CPU. The transfer methods:
 
-    keras-clx fit recipes/umsab.py --set train.perturbation=adversarial   # ε = 0.2·‖e‖
+    keras-clx fit recipes/umsab.py --set train.perturbation=adversarial   # ε = 0.05·‖e‖
     keras-clx fit recipes/umsab.py --set train.instance_weighting=cosine
 
 With multilingual BERT: `--set model.backbone=bert_base_multi --set

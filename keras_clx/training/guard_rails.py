@@ -18,6 +18,8 @@ import sys
 
 import keras
 
+from keras_clx.training.steps import DEFAULT_EPSILON
+
 
 class TransferGuard(keras.callbacks.Callback):
     """Warns once when the transfer step's perturbation looks too large.
@@ -25,16 +27,20 @@ class TransferGuard(keras.callbacks.Callback):
     Args:
         loss_ratio: warn when the epoch's `adv_loss / clean_loss` exceeds it
             (adversarial and random perturbations; VAT's KL is not comparable).
-        chance_margin: warn when, after the first epoch, the training accuracy is
-            below chance (1 / number of classes) plus this margin.
+        chance_margin: warn when the training accuracy stays below chance (1 / number
+            of classes) plus this margin for `chance_epochs` epochs after the first.
+        chance_epochs: how many consecutive epochs (after the first) at chance make a
+            symptom (2: a slow start that recovers in the third epoch is not one).
         verbose: 1 prints the perturbation size after the first epoch; warnings print always.
         stream: where the lines go (default `sys.stderr`).
     """
 
-    def __init__(self, loss_ratio=2.0, chance_margin=0.05, verbose=1, stream=None):
+    def __init__(self, loss_ratio=2.0, chance_margin=0.05, chance_epochs=2, verbose=1, stream=None):
         super().__init__()
         self.loss_ratio = loss_ratio
         self.chance_margin = chance_margin
+        self.chance_epochs = chance_epochs
+        self._at_chance = 0  # consecutive epochs (after the first) near chance
         self.verbose = verbose
         self.stream = stream
         self.warning = None  # the warning's text, once given
@@ -56,8 +62,11 @@ class TransferGuard(keras.callbacks.Callback):
                 return f"the perturbed loss is {perturbed / max(clean, 1e-8):.1f}x the clean loss in epoch {epoch + 1}"
         classes = getattr(self.model, "num_classes", None)
         accuracy = logs.get("accuracy")
-        if epoch >= 1 and classes and accuracy is not None and accuracy < 1 / classes + self.chance_margin:
-            return f"training accuracy {accuracy:.3f} is near chance ({1 / classes:.3f}) after epoch {epoch + 1}"
+        near = epoch >= 1 and classes and accuracy is not None and accuracy < 1 / classes + self.chance_margin
+        self._at_chance = self._at_chance + 1 if near else 0
+        if self._at_chance >= self.chance_epochs:
+            return (f"training accuracy {accuracy:.3f} is still near chance ({1 / classes:.3f}) "
+                    f"after epoch {epoch + 1}")
         return None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -72,8 +81,8 @@ class TransferGuard(keras.callbacks.Callback):
             symptom = self.symptom(epoch, logs, config)
             if symptom is not None:
                 size = f", ‖r‖/‖e‖ = {ratio:.2f}" if ratio is not None else ""
-                hint = "train.epsilon_mode=relative with train.epsilon=0.2" if config.epsilon_mode == "absolute" \
-                    else f"e.g. train.epsilon={config.epsilon / 2:g}"
+                hint = (f"train.epsilon_mode=relative with train.epsilon={DEFAULT_EPSILON:g}"
+                        if config.epsilon_mode == "absolute" else f"e.g. train.epsilon={config.epsilon / 2:g}")
                 self.warning = (f"{symptom} with the {config.perturbation} perturbation (ε = {config.epsilon:g} "
                                 f"{config.epsilon_mode}{size}): lower train.epsilon ({hint})")
                 self._print(f"warning: {self.warning}")

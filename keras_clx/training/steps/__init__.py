@@ -24,7 +24,7 @@ from keras_clx.training.steps import common
 from keras_clx.training.weighting import SCORES
 
 PERTURBATIONS = ("none", "adversarial", "random", "virtual")
-DEFAULT_EPSILON = 0.2  # relative: ‖r‖ = 20% of ‖e‖ (see docs/training.md, "Choosing ε")
+DEFAULT_EPSILON = 0.05  # relative: ‖r‖ = 5% of ‖e‖ (see docs/training.md, "Choosing ε")
 WEIGHTINGS = ("none", *SCORES)
 
 
