@@ -51,6 +51,7 @@ _EXPORTS = {
     "ExportResult": "keras_clx.serving.export",
     # transfer train step: embedding perturbation (paper 000), instance weighting (paper 004)
     "TransferConfig": "keras_clx.training.steps",
+    "TransferGuard": "keras_clx.training.guard_rails",
     "instance_weights": "keras_clx.training.weighting",
     "paired_dataset": "keras_clx.data.pipeline",
     "predict_texts": "keras_clx.data.pipeline",

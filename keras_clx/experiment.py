@@ -24,6 +24,7 @@ from keras_clx.recipes import Recipe
 from keras_clx.tasks import get_task
 from keras_clx.training.distribution import DataParallel
 from keras_clx.training.divergence import DivergenceGuard
+from keras_clx.training.guard_rails import TransferGuard
 from keras_clx.training.round_history import RoundHistory
 from keras_clx.training.steps import TransferConfig
 
@@ -194,7 +195,7 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
         epochs=epochs,
         initial_epoch=initial_epoch,
         verbose=min(verbose, 2),
-        callbacks=[keras.callbacks.CSVLogger(str(directory.training_log), append=resume),
+        callbacks=[TransferGuard(verbose=verbose), keras.callbacks.CSVLogger(str(directory.training_log), append=resume),
                    DivergenceGuard.from_recipe(recipe), *callbacks],
     )
     fit_seconds = time.time() - fit_started

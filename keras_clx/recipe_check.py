@@ -144,6 +144,7 @@ RULES = {
     "train.dtype_policy": optional(choice(*DTYPE_POLICIES)),
     "train.perturbation": choice("none", "adversarial", "random", "virtual"),
     "train.epsilon": number(0, low_open=True),
+    "train.epsilon_mode": choice("relative", "absolute"),
     "train.clean_weight": number(0),
     "train.perturbation_norm": choice("example", "batch"),
     "train.perturbation_steps": integer(1, 1000),

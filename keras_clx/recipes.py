@@ -38,7 +38,7 @@ class DataConfig(_Section):
 
     _prefix = "data."
 
-    dataset: str = "demo"  # demo | mtod | mldoc | table | semeval2016 (see `keras_clx.data.datasets`)
+    dataset: str = "demo"  # demo | mtod | mldoc | table | semeval2016 | umsab (see `keras_clx.data.datasets`)
     task: str = "sequence"  # sequence | token
     sources: list = dataclasses.field(default_factory=lambda: ["source"])
     targets: list = dataclasses.field(default_factory=lambda: ["near", "mid", "far"])
@@ -94,7 +94,8 @@ class TrainConfig(_Section):
     dtype_policy: typing.Optional[str] = None  # e.g. mixed_bfloat16
     # Embedding perturbation (paper 000, Eq. 1-2).
     perturbation: str = "none"  # none | adversarial | random | virtual
-    epsilon: float = 1.0
+    epsilon: float = 0.05  # relative: fraction of the embeddings' norm; absolute: L2 norm
+    epsilon_mode: str = "relative"  # relative | absolute (the paper's: 1.0 for mBERT)
     clean_weight: float = 1.0  # total loss = clean_weight * L_clean + L_perturbed
     perturbation_norm: str = "example"  # example | batch
     perturbation_steps: int = 1  # > 1: K-step projected gradient

@@ -34,4 +34,5 @@ def get_recipe():
     recipe.train.epochs = 5
     recipe.train.perturbation = "adversarial"
     recipe.train.epsilon = 1.0
+    recipe.train.epsilon_mode = "absolute"  # the paper's ε, an L2 norm tuned for mBERT
     return recipe

@@ -26,6 +26,7 @@ def get_recipe():
     recipe.train.epochs = 6
     recipe.train.perturbation = "adversarial"
     recipe.train.epsilon = 1.0
+    recipe.train.epsilon_mode = "absolute"  # the paper's ε, an L2 norm tuned for mBERT
     recipe.train.perturbation_norm = "example"
     recipe.train.clean_weight = 1.0
     return recipe

@@ -26,6 +26,7 @@ def get_recipe():
     recipe.data.task = "sequence"
     recipe.train.perturbation = "adversarial"
     recipe.train.epsilon = 1.0
+    recipe.train.epsilon_mode = "absolute"  # the paper's ε, an L2 norm tuned for mBERT
     st = recipe.train.self_training
     st.enabled = True
     st.k_per_class = 30

@@ -6,6 +6,7 @@
 | `mtod` | `multilingual_task_oriented_dialog/<lang>/{train,eval,test}-<lang>.tsv` | `source_train_split` (`train`; `eval` where the English train file is missing), `dev_fraction` |
 | `mldoc` | `mldoc/<language>.{train.<N>,dev,test}` | `train_size` (1000) |
 | `semeval2016` | `semeval2016_absa_restaurants/{train,test}/restaurants_<split>_<language>.xml` | `dev_fraction` |
+| `umsab` | `umsab_xlmt_sentiment/sentiment/<language>/{train,val,test}_{text,labels}.txt` (languages by folder name: `english`, `french`, ...) | none |
 | `table` | any CSV / TSV / JSONL files | `files: {lang: {split: path}}`, `text`, `label`, `format` |
 
 Target languages contribute unlabelled text (their train split with labels
@@ -17,10 +18,12 @@ import dataclasses
 import os
 import pathlib
 import random
+import re
 
 from keras_clx.data import readers
 from keras_clx.data.corpus import CrossLingualCorpus, LanguageData
 from keras_clx.data.demo import DemoConfig, make_demo_corpus
+from keras_clx.data.records import Example
 from keras_clx.data.registry import dataset_dir
 from keras_clx.errors import ClxError, DataError
 
@@ -120,6 +123,46 @@ def _load_semeval(config, options, seed):
     return languages
 
 
+_UMSAB_LABELS = {"0": "negative", "1": "neutral", "2": "positive"}
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def _read_umsab(folder, split, language):
+    """`<split>_text.txt` + `<split>_labels.txt`, aligned line by line (TweetEval format)."""
+    text_path, label_path = _require(folder / f"{split}_text.txt"), _require(folder / f"{split}_labels.txt")
+    texts = [t for _, t in readers._lines(text_path)]
+    labels = [t.strip() for _, t in readers._lines(label_path)]
+    if len(texts) != len(labels):
+        raise DataError(f"{len(texts)} texts but {len(labels)} labels in {label_path.name}", path=text_path)
+    examples = []
+    for line, (text, label) in enumerate(zip(texts, labels), start=1):
+        if label not in _UMSAB_LABELS:
+            raise DataError(f"label {label!r} is not 0, 1 or 2", path=label_path, line=line)
+        text = _JSON_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text).strip()
+        examples.append(Example(text, language, f"{split}:{line}", label=_UMSAB_LABELS[label]))
+    return examples
+
+
+def _load_umsab(config, options, seed):
+    root = dataset_dir("umsab", config.data_dir) / "sentiment"
+    languages = {}
+    for lang in config.sources + config.targets:
+        if not (root / lang).is_dir() and root.is_dir():
+            known = sorted(p.name for p in root.iterdir() if p.is_dir())
+            raise ClxError(f"UMSAB has no language {lang!r}; languages: {known}")
+
+        def read(split):
+            return _read_umsab(root / lang, split, lang)
+
+        data = LanguageData(dev=read("val"), test=read("test"))
+        if lang in config.sources:
+            data.train = read("train")
+        else:
+            data.unlabeled = [e.unlabeled() for e in read("train")]
+        languages[lang] = data
+    return languages
+
+
 def _load_table(config, options, seed):
     files = options.get("files")
     if not isinstance(files, dict) or not files:
@@ -150,6 +193,7 @@ LOADERS = {
     "mldoc": _load_mldoc,
     "semeval2016": _load_semeval,
     "table": _load_table,
+    "umsab": _load_umsab,
 }
 
 

@@ -52,6 +52,7 @@ class CrossLingualClassifier(keras_hub.models.Task):
         logits, _ = self.head(backbone(inputs))
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self._path = _EmbeddingPath(backbone)
+        self._transfer = None
         use_fast_dropout(self)  # JAX and torch: their stock CPU masks are slow
 
     def head(self, backbone_outputs, training=None):
@@ -112,18 +113,30 @@ class CrossLingualClassifier(keras_hub.models.Task):
         if metrics == "auto":
             metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-        steps.configure(self, transfer)
+        self._transfer = steps.make_transfer_step(self, transfer)
+
+    @property
+    def transfer(self):
+        """The `TransferStep` set by `compile(transfer=...)` (config, trackers), or `None`: Keras's step."""
+        return getattr(self, "_transfer", None)
 
     def train_step(self, *args):
         """Keras's step, or the transfer step configured by `compile(transfer=...)`."""
-        if getattr(self, "_transfer", None) is None:
+        if self.transfer is None:
             return super().train_step(*args)
-        return steps.train_step(self, *args)
+        return self.transfer.train_step(self, *args)
+
+    def make_train_function(self, force=False):
+        previous = self.train_function
+        out = super().make_train_function(force)
+        if self.transfer is not None and self.train_function is not previous:
+            self.train_function = self.transfer.wrap_train_function(self, self.train_function)
+        return out
 
     def test_step(self, *args):
         # The transfer step's trackers (clean_loss, adv_loss, ...) stay out of `val_` logs.
         out = super().test_step(*args)
-        transfer = getattr(self, "_transfer", None)
+        transfer = self.transfer
         if transfer is None:
             return out
         logs, state = out if keras.backend.backend() == "jax" else (out, None)
@@ -133,5 +146,5 @@ class CrossLingualClassifier(keras_hub.models.Task):
     @property
     def metrics(self):
         metrics = super().metrics
-        transfer = getattr(self, "_transfer", None)
+        transfer = self.transfer
         return metrics + transfer.metrics if transfer is not None else metrics

@@ -16,6 +16,13 @@ never enters a norm. The norm scope is an option the paper leaves open:
   every example is pushed by exactly ε;
 - `"batch"`: one norm for the whole batch (what the paper's reference code does).
 
+The size ε is absolute in the paper. `radius` makes it scale-free: in the
+`"relative"` mode (keras-clx's default) the ball's radius is ε·‖e‖₂, with ‖e‖₂ the
+norm of the (unpadded, unperturbed) embeddings over the same scope — per example
+or per batch — held constant. ε = 0.2 then pushes every example by 20% of its own
+embeddings, whatever the backbone's embedding scale. Every function below takes a
+radius that is a number or a tensor of `l2_norm`'s shape.
+
 Beyond Eq. 2: the paper's random baseline (a Gaussian direction scaled to ε), the
 projection for the K-step projected-gradient variant, and the pieces of virtual
 adversarial training (VAT, Miyato et al.), whose direction is the gradient of the
@@ -27,6 +34,7 @@ import keras
 from keras import ops
 
 NORMS = ("example", "batch")
+EPSILON_MODES = ("relative", "absolute")
 _TINY = 1e-12
 
 
@@ -43,8 +51,21 @@ def l2_norm(values, mask=None, norm="example"):
     return ops.sqrt(ops.sum(ops.square(values), axis=axes, keepdims=norm == "example"))
 
 
+def radius(epsilon, embeddings, mask=None, norm="example", mode="relative"):
+    """The perturbation's L2 radius: ε (`"absolute"`) or ε·‖e‖₂ (`"relative"`), constant.
+
+    Shape `(batch, 1, 1)` per example and `()` per batch in the relative mode; the
+    plain number ε in the absolute mode.
+    """
+    if mode not in EPSILON_MODES:
+        raise ValueError(f"mode must be one of {EPSILON_MODES}, got {mode!r}")
+    if mode == "absolute":
+        return epsilon
+    return epsilon * ops.stop_gradient(l2_norm(embeddings, mask, norm))
+
+
 def scale_to_norm(direction, epsilon, mask=None, norm="example"):
-    """ε · d / ‖d‖₂ with padding zeroed; a zero direction stays zero.
+    """ε · d / ‖d‖₂ with padding zeroed; a zero direction stays zero (ε may be a `radius`).
 
     `d` is first divided by its largest magnitude so that tiny gradients neither
     underflow in the square nor lose precision (as Miyato et al.'s implementation).

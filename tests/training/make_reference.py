@@ -41,9 +41,9 @@ def compute():
     x, y = fx.make_batch()
     results = {
         "g": embedding_gradient(model, x, y),
-        "r_example": perturbation(model, x, y, TransferConfig("adversarial", 1.0)),
-        "r_batch": perturbation(model, x, y, TransferConfig("adversarial", 1.0, norm="batch")),
-        "r_3_steps": perturbation(model, x, y, TransferConfig("adversarial", 1.0, steps=3)),
+        "r_example": perturbation(model, x, y, TransferConfig("adversarial", 1.0, epsilon_mode="absolute")),
+        "r_batch": perturbation(model, x, y, TransferConfig("adversarial", 1.0, norm="batch", epsilon_mode="absolute")),
+        "r_3_steps": perturbation(model, x, y, TransferConfig("adversarial", 1.0, perturbation_steps=3, epsilon_mode="absolute")),
     }
     results = {k: ops.convert_to_numpy(v) for k, v in results.items()}
     results["weights_checksum"] = np.float64(sum(np.abs(w).sum() for w in model.get_weights()))

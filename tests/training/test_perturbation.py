@@ -10,6 +10,8 @@ from keras import ops
 from keras_clx.training import perturbation as perturb
 from keras_clx.training.steps import TransferConfig, embedding_gradient, perturbation
 
+ABSOLUTE = {"epsilon_mode": "absolute"}  # ‖r‖₂ = ε, as the paper
+
 def losses_at(model, x, y, r=None):
     """Per-example losses at the embeddings of `x` shifted by `r` (inference mode)."""
     x = keras.tree.map_structure(ops.convert_to_tensor, x)
@@ -84,7 +86,7 @@ def test_gradient_matches_finite_differences(classifier, batch):
 def test_adversarial_perturbation_has_norm_epsilon_and_spares_padding(classifier, batch, norm):
     model = classifier(weights="numpy")
     x, y = batch()
-    r = ops.convert_to_numpy(perturbation(model, x, y, TransferConfig("adversarial", 0.5, norm=norm)))
+    r = ops.convert_to_numpy(perturbation(model, x, y, TransferConfig("adversarial", 0.5, norm=norm, **ABSOLUTE)))
     assert np.all(r[~x["padding_mask"]] == 0)
     if norm == "example":
         np.testing.assert_allclose(norms(r, x["padding_mask"]), 0.5, rtol=1e-5)
@@ -104,10 +106,10 @@ def test_special_tokens_are_not_perturbed_unless_asked(classifier):
     tokenizer = preprocessor.tokenizer
     special = np.isin(x["token_ids"], [tokenizer.cls_token_id, tokenizer.sep_token_id])
     words = x["padding_mask"] & ~special
-    r = ops.convert_to_numpy(perturbation(model, x, y, TransferConfig("adversarial", 0.5)))
+    r = ops.convert_to_numpy(perturbation(model, x, y, TransferConfig("adversarial", 0.5, **ABSOLUTE)))
     assert special[:, 0].all() and np.all(r[special] == 0) and np.all(r[~x["padding_mask"]] == 0)
     np.testing.assert_allclose(norms(r, words), 0.5, rtol=1e-5)
-    everything = TransferConfig("adversarial", 0.5, perturb_special_tokens=True)
+    everything = TransferConfig("adversarial", 0.5, perturb_special_tokens=True, **ABSOLUTE)
     r_all = ops.convert_to_numpy(perturbation(model, x, y, everything))
     assert np.abs(r_all[:, 0]).sum() > 0
     np.testing.assert_allclose(norms(r_all, x["padding_mask"]), 0.5, rtol=1e-5)
@@ -122,8 +124,8 @@ def test_adversarial_loss_exceeds_clean_and_random_loss_on_a_trained_model(class
     e = ops.convert_to_numpy(model.embed(x))
     epsilon = 0.25 * float(np.median(norms(e, x["padding_mask"])))
     clean = losses_at(model, x, y)
-    adv = losses_at(model, x, y, perturbation(model, x, y, TransferConfig("adversarial", epsilon)))
-    rand = losses_at(model, x, y, perturbation(model, x, y, TransferConfig("random", epsilon)))
+    adv = losses_at(model, x, y, perturbation(model, x, y, TransferConfig("adversarial", epsilon, **ABSOLUTE)))
+    rand = losses_at(model, x, y, perturbation(model, x, y, TransferConfig("random", epsilon, **ABSOLUTE)))
     assert clean.mean() < 0.8  # trained
     assert adv.mean() > clean.mean()
     assert (adv > clean).mean() >= 0.9  # per example, up to ties at saturated predictions
@@ -133,7 +135,7 @@ def test_adversarial_loss_exceeds_clean_and_random_loss_on_a_trained_model(class
 def test_random_perturbation_is_scaled_and_seeded(classifier, batch):
     model = classifier(weights="numpy")
     x, y = batch()
-    config = TransferConfig("random", 0.3)
+    config = TransferConfig("random", 0.3, **ABSOLUTE)
     r1 = ops.convert_to_numpy(perturbation(model, x, y, config, seed=5))
     r2 = ops.convert_to_numpy(perturbation(model, x, y, config, seed=5))
     r3 = ops.convert_to_numpy(perturbation(model, x, y, config, seed=6))
@@ -146,7 +148,7 @@ def test_random_perturbation_is_scaled_and_seeded(classifier, batch):
 def test_virtual_perturbation_uses_no_labels(classifier, batch):
     model = classifier(weights="numpy")
     x, y = batch()
-    config = TransferConfig("virtual", 0.5, steps=2)
+    config = TransferConfig("virtual", 0.5, perturbation_steps=2, **ABSOLUTE)
     r = ops.convert_to_numpy(perturbation(model, x, y, config))
     r_other = ops.convert_to_numpy(perturbation(model, x, (y + 1) % 3, config))
     r_none = ops.convert_to_numpy(perturbation(model, x, None, config))
@@ -162,15 +164,15 @@ def test_virtual_perturbation_uses_no_labels(classifier, batch):
         logits, _ = model.classify_embeddings(model.embed(x) + ops.convert_to_tensor(delta), x)
         return ops.convert_to_numpy(ops.stop_gradient(perturb.kl_divergence(reference, logits))).mean()
 
-    noise = perturbation(model, x, None, TransferConfig("random", 0.5))
+    noise = perturbation(model, x, None, TransferConfig("random", 0.5, **ABSOLUTE))
     assert divergence(r) > 2 * divergence(noise)
 
 
 def test_k_step_perturbation_stays_in_the_ball_and_increases_the_loss(classifier, batch):
     model = classifier(weights="numpy")
     x, y = batch()
-    one = perturbation(model, x, y, TransferConfig("adversarial", 1.0))
-    many = perturbation(model, x, y, TransferConfig("adversarial", 1.0, steps=5))
+    one = perturbation(model, x, y, TransferConfig("adversarial", 1.0, **ABSOLUTE))
+    many = perturbation(model, x, y, TransferConfig("adversarial", 1.0, perturbation_steps=5, **ABSOLUTE))
     assert np.all(norms(ops.convert_to_numpy(many), x["padding_mask"]) <= 1.0 + 1e-5)
     assert not np.allclose(ops.convert_to_numpy(one), ops.convert_to_numpy(many))
     loss_one, loss_many = losses_at(model, x, y, one).mean(), losses_at(model, x, y, many).mean()
@@ -205,3 +207,50 @@ def test_same_perturbation_on_tensorflow_jax_and_torch(classifier, batch):
             difference = float(np.abs(current[name] - reference[f"{backend}/{name}"]).max())
             assert difference < 1e-4, f"{name}: {keras.backend.backend()} vs {backend}: {difference:.2e}"
     assert np.abs(current["r_example"]).max() > 1e-2
+
+
+@pytest.mark.parametrize("kind", ["adversarial", "random", "virtual", "k_step"])
+@pytest.mark.parametrize("norm", ["example", "batch"])
+def test_relative_epsilon_scales_with_the_embeddings(classifier, batch, kind, norm):
+    """The same relative ε gives ‖r‖₂ = ε·‖e‖₂: multiplying the embeddings by 4 multiplies r's
+    norm by 4; the absolute ε keeps ‖r‖₂ = ε whatever the scale."""
+    x, y = batch()
+    mask = x["padding_mask"]
+    perturbation_type, k = ("adversarial", 3) if kind == "k_step" else (kind, 1)
+    sizes = {}
+    for scale in (1.0, 4.0):
+        model = classifier(weights="numpy")
+        table = model.backbone.token_embedding.embeddings
+        table.assign(ops.convert_to_numpy(table) * scale)
+        e = ops.convert_to_numpy(model.embed(keras.tree.map_structure(ops.convert_to_tensor, x)))
+        for mode, epsilon in (("relative", 0.2), ("absolute", 0.5)):
+            config = TransferConfig(perturbation_type, epsilon, epsilon_mode=mode, norm=norm,
+                                    perturbation_steps=k, perturb_special_tokens=True)
+            r = ops.convert_to_numpy(perturbation(model, x, y, config, seed=3))
+            assert np.all(r[~mask] == 0)
+            if norm == "example":
+                sizes[mode, scale], e_size = norms(r, mask), norms(e, mask)
+            else:
+                sizes[mode, scale] = np.sqrt((r**2).sum())
+                e_size = np.sqrt(((e * mask[:, :, None]) ** 2).sum())
+            if mode == "relative":
+                bound = sizes[mode, scale] / e_size
+                if kind == "k_step":  # projected steps stay inside the ball
+                    assert np.all(bound <= 0.2 + 1e-5) and np.all(bound > 0.1)
+                else:
+                    np.testing.assert_allclose(bound, 0.2, rtol=1e-4)
+    if kind != "k_step":
+        np.testing.assert_allclose(sizes["relative", 4.0], 4 * sizes["relative", 1.0], rtol=1e-4)
+        np.testing.assert_allclose(sizes["absolute", 4.0], 0.5, rtol=1e-5)
+        np.testing.assert_allclose(sizes["absolute", 1.0], 0.5, rtol=1e-5)
+
+
+def test_radius_is_epsilon_times_the_embedding_norm():
+    e = np.zeros((2, 3, 2), "float32")
+    e[0, 0, 0], e[1, 1, 1], e[1, 2, 1] = 3.0, 4.0, 100.0  # e[1, 2] is padding
+    mask = np.array([[1, 1, 0], [1, 1, 0]], bool)
+    np.testing.assert_allclose(ops.convert_to_numpy(perturb.radius(0.5, e, mask)).ravel(), [1.5, 2.0])
+    assert float(ops.convert_to_numpy(perturb.radius(0.5, e, mask, "batch"))) == pytest.approx(2.5)
+    assert perturb.radius(0.5, e, mask, mode="absolute") == 0.5
+    with pytest.raises(ValueError, match="mode"):
+        perturb.radius(0.5, e, mask, mode="scaled")

@@ -104,22 +104,22 @@ def test_fit_reports_clean_and_adversarial_losses(classifier, batch):
     model.compile(optimizer=keras.optimizers.Adam(1e-3), transfer=config)
     history = model.fit({"source": x, "target": target}, y, batch_size=8, epochs=1, verbose=0,
                         validation_data=(x, y)).history
-    assert set(history) == {"loss", "accuracy", "clean_loss", "adv_loss", "weight_ess", "val_loss",
-                            "val_accuracy"}
+    assert set(history) == {"loss", "accuracy", "clean_loss", "adv_loss", "weight_ess", "perturbation_norm",
+                            "perturbation_ratio", "val_loss", "val_accuracy"}
     assert history["loss"][0] == pytest.approx(history["clean_loss"][0] + history["adv_loss"][0], rel=1e-5)
     assert 0.5 < history["weight_ess"][0] <= 1.0
     # Compiled again without a transfer config: Keras's own step and metrics.
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    assert model._transfer is None
+    assert model.transfer is None
     assert not {"clean_loss", "adv_loss"} & {m.name for m in model.metrics}
 
 
-@pytest.mark.parametrize("perturbation,steps", [("random", 1), ("virtual", 1), ("adversarial", 2)])
-def test_other_perturbations_train(classifier, batch, perturbation, steps):
+@pytest.mark.parametrize("perturbation,k", [("random", 1), ("virtual", 1), ("adversarial", 2)])
+def test_other_perturbations_train(classifier, batch, perturbation, k):
     x, y = batch(seed=4)
     target, _ = batch(seed=5)
     model = classifier()
-    model.compile(optimizer=keras.optimizers.SGD(0.1), transfer=TransferConfig(perturbation, 0.5, steps=steps),
+    model.compile(optimizer=keras.optimizers.SGD(0.1), transfer=TransferConfig(perturbation, 0.5, perturbation_steps=k),
                   **EAGER)
     data = {"source": x, "target": target} if perturbation == "virtual" else x
     history = model.fit(data, y, batch_size=8, epochs=1, verbose=0).history
@@ -155,11 +155,13 @@ def test_transfer_config_checks_its_options():
         TransferConfig("adversarail")
     with pytest.raises(ClxError, match="weighting must be one of"):
         TransferConfig(weighting="kl")
-    with pytest.raises(ClxError, match="steps"):
-        TransferConfig("random", steps=3)
+    with pytest.raises(ClxError, match="perturbation_steps"):
+        TransferConfig("random", perturbation_steps=3)
+    with pytest.raises(ClxError, match="epsilon_mode must be one of"):
+        TransferConfig("adversarial", epsilon_mode="scaled")
     with pytest.raises(ClxError, match="clean_weight > 0"):
         TransferConfig("virtual", clean_weight=0.0)
-    assert TransferConfig().is_vanilla and TransferConfig("adversarial", 2.0, steps=4).step_size == 0.5
+    assert TransferConfig().is_vanilla and TransferConfig("adversarial", 2.0, perturbation_steps=4).step_size == 0.5
     assert TransferConfig(weighting="coral").uses_target_batches
 
 
@@ -172,10 +174,11 @@ def test_recipe_options_reach_the_step():
         "train.target_inference_mode=true",
     ])
     config = TransferConfig.from_recipe(recipe.train)
-    assert (config.perturbation, config.epsilon, config.clean_weight, config.norm, config.steps) == (
+    assert (config.perturbation, config.epsilon, config.clean_weight, config.norm, config.perturbation_steps) == (
         "adversarial", 0.5, 0.0, "batch", 3)
     assert config.weighting == "euclidean" and config.target_inference_mode
-    assert "adversarial perturbation (ε=0.5 per batch, 3 steps" in config.describe()
+    assert config.epsilon_mode == "relative"
+    assert "adversarial perturbation (ε=0.5·‖e‖ per batch, 3 steps" in config.describe()
 
 
 @pytest.mark.slow
@@ -187,3 +190,49 @@ def test_experiment_fit_with_perturbation_and_instance_weighting(tiny_recipe, tm
     assert {"clean_loss", "adv_loss", "weight_ess"} <= set(run.history)
     assert "adv_loss" in (tmp_path / "run" / "training_log.csv").read_text().splitlines()[0]
     assert run.report.target_average()["accuracy"] > 0
+
+
+@pytest.mark.parametrize("mode,epsilon", [("relative", 0.2), ("absolute", 0.3)])
+def test_step_tracks_the_perturbation_size(classifier, batch, mode, epsilon):
+    x, y = batch()
+    model = classifier(weights="numpy")
+    config = TransferConfig("adversarial", epsilon, epsilon_mode=mode, perturb_special_tokens=True)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), transfer=config, **EAGER)
+    logs = model.train_on_batch(x, y, return_dict=True)
+    e = ops.convert_to_numpy(model.embed(keras.tree.map_structure(ops.convert_to_tensor, x)))
+    e_norms = np.sqrt(((e * x["padding_mask"][:, :, None]) ** 2).sum(axis=(1, 2)))
+    if mode == "relative":
+        assert logs["perturbation_ratio"] == pytest.approx(epsilon, rel=1e-4)
+        assert logs["perturbation_norm"] == pytest.approx(epsilon * e_norms.mean(), rel=1e-4)
+    else:
+        assert logs["perturbation_norm"] == pytest.approx(epsilon, rel=1e-4)
+        assert logs["perturbation_ratio"] == pytest.approx((epsilon / e_norms).mean(), rel=1e-4)
+
+
+def test_weight_ess_is_the_effective_sample_size_of_the_instance_weights(classifier, batch):
+    x, y = batch(seed=0)
+    target, _ = batch(seed=1)
+    model = classifier(weights="numpy")
+    tensors = keras.tree.map_structure(ops.convert_to_tensor, (x, target))
+    h_s, h_t = (ops.convert_to_numpy(model.classify(t)[1]) for t in tensors)
+    w = ops.convert_to_numpy(weighting.instance_weights(h_s, h_t, "coral"))
+    expected = 1.0 / (len(w) * (w**2).sum())  # ESS = 1 / Σ w², as a fraction of the batch
+    assert 1.0 / len(w) < expected < 0.999  # coral weights are not uniform here
+    model.compile(optimizer=keras.optimizers.SGD(0.0), transfer=TransferConfig(weighting="coral"), **EAGER)
+    logs = model.train_on_batch({"source": x, "target": target}, y, return_dict=True)
+    assert logs["weight_ess"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_torch_compile_setting_is_scoped_to_the_train_function():
+    if keras.backend.backend() != "torch":
+        pytest.skip("torch only")
+    import types
+
+    import torch._functorch.config as functorch_config
+
+    from keras_clx.training.steps import torch as torch_step
+
+    before = functorch_config.donated_buffer
+    inside = torch_step.wrap_train_function(types.SimpleNamespace(jit_compile=True),
+                                            lambda data: functorch_config.donated_buffer)(None)
+    assert inside is False and functorch_config.donated_buffer == before

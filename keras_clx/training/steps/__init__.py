@@ -24,6 +24,7 @@ from keras_clx.training.steps import common
 from keras_clx.training.weighting import SCORES
 
 PERTURBATIONS = ("none", "adversarial", "random", "virtual")
+DEFAULT_EPSILON = 0.05  # relative: ‖r‖ = 5% of ‖e‖ (see docs/training.md, "Choosing ε")
 WEIGHTINGS = ("none", *SCORES)
 
 
@@ -37,14 +38,20 @@ class TransferConfig:
             (VAT: the direction that most changes the prediction, found by power
             iteration on the KL divergence; uses no labels, and the unlabelled target
             half of paired batches when there is one).
-        epsilon: ε, the L2 norm of the perturbation.
+        epsilon: ε, the size of the perturbation: a fraction of the embeddings'
+            norm (`epsilon_mode="relative"`) or an L2 norm (`"absolute"`).
+        epsilon_mode: `"relative"` (default): ‖r‖₂ = ε·‖e‖₂, with ‖e‖₂ the norm of the
+            perturbed tokens' embeddings over the same scope as `norm` (scale-free:
+            the same ε suits any backbone); `"absolute"`: ‖r‖₂ = ε, as the paper
+            (ε = 1.0 for multilingual BERT).
         clean_weight: total loss = `clean_weight`·L_clean + L_perturbed. 1 (default)
             trains on both, as the paper's reference code; 0 is Eq. 1 alone.
         norm: `"example"` (one norm per example over its unpadded tokens × hidden
             units; default) or `"batch"` (one norm for the batch, as the reference code).
-        steps: adversarial: K > 1 refines Eq. 2 by K - 1 projected-gradient steps;
-            virtual: the number of power iterations.
-        step_size: α of the projected-gradient steps (default ε / K).
+        perturbation_steps: adversarial: K > 1 refines Eq. 2 by K - 1
+            projected-gradient steps; virtual: the number of power iterations.
+        step_size: α of the projected-gradient steps (default ε / K; relative or
+            absolute as ε).
         xi: ξ, the norm of the VAT power-iteration probe.
         weighting: `"none"` or an instance-weighting score: `"cosine"`,
             `"euclidean"`, `"coral"` (see `keras_clx.training.weighting`); needs
@@ -57,10 +64,11 @@ class TransferConfig:
     """
 
     perturbation: str = "none"
-    epsilon: float = 1.0
+    epsilon: float = DEFAULT_EPSILON
+    epsilon_mode: str = "relative"
     clean_weight: float = 1.0
     norm: str = "example"
-    steps: int = 1
+    perturbation_steps: int = 1
     step_size: typing.Optional[float] = None
     xi: float = 1e-2
     weighting: str = "none"
@@ -75,17 +83,19 @@ class TransferConfig:
 
         check("perturbation", self.perturbation, PERTURBATIONS)
         check("norm", self.norm, perturb.NORMS)
+        check("epsilon_mode", self.epsilon_mode, perturb.EPSILON_MODES)
         check("weighting", self.weighting, WEIGHTINGS)
         if self.epsilon < 0 or self.clean_weight < 0 or self.xi <= 0:
             raise ClxError("transfer epsilon and clean_weight must be >= 0 and xi > 0")
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ClxError(f"transfer steps must be an integer >= 1, got {self.steps!r}")
-        if self.steps > 1 and self.perturbation not in ("adversarial", "virtual"):
-            raise ClxError("transfer steps > 1 applies to the adversarial and virtual perturbations only")
+        k = self.perturbation_steps
+        if not isinstance(k, int) or k < 1:
+            raise ClxError(f"transfer perturbation_steps must be an integer >= 1, got {k!r}")
+        if k > 1 and self.perturbation not in ("adversarial", "virtual"):
+            raise ClxError("transfer perturbation_steps > 1 applies to the adversarial and virtual perturbations only")
         if self.perturbation == "virtual" and self.clean_weight == 0:
             raise ClxError("the virtual perturbation uses no labels: set clean_weight > 0")
         if self.step_size is None:
-            object.__setattr__(self, "step_size", self.epsilon / self.steps)
+            object.__setattr__(self, "step_size", self.epsilon / k)
 
     @classmethod
     def from_recipe(cls, train):
@@ -93,9 +103,10 @@ class TransferConfig:
         return cls(
             perturbation=train.perturbation,
             epsilon=train.epsilon,
+            epsilon_mode=train.epsilon_mode,
             clean_weight=train.clean_weight,
             norm=train.perturbation_norm,
-            steps=train.perturbation_steps,
+            perturbation_steps=train.perturbation_steps,
             weighting=train.instance_weighting,
             target_inference_mode=train.target_inference_mode,
             seed=train.seed,
@@ -105,9 +116,10 @@ class TransferConfig:
         """One line for logs: what the step does."""
         parts = []
         if self.perturbation != "none":
-            steps = f", {self.steps} steps" if self.steps > 1 else ""
+            k = f", {self.perturbation_steps} steps" if self.perturbation_steps > 1 else ""
+            size = f"{self.epsilon:g}·‖e‖" if self.epsilon_mode == "relative" else f"{self.epsilon:g}"
             parts.append(
-                f"{self.perturbation} perturbation (ε={self.epsilon:g} per {self.norm}{steps}, "
+                f"{self.perturbation} perturbation (ε={size} per {self.norm}{k}, "
                 f"clean_weight={self.clean_weight:g})"
             )
         if self.weighting != "none":
@@ -126,15 +138,20 @@ class TransferConfig:
         return self.weighting != "none" or self.perturbation == "virtual"
 
 
-class _Transfer:
-    """A compiled model's transfer state (a plain object: Keras does not track it)."""
+class TransferStep:
+    """A compiled classifier's transfer step: its configuration, seed and metric trackers.
 
-    def __init__(self, config, seed):
+    The classifier owns it (`model.transfer`, set by `compile(transfer=...)`), as a
+    Keras model owns its loss tracker: a plain object, whose trackers the model
+    lists in `metrics`.
+    """
+
+    def __init__(self, config, seed=None):
         self.config = config
         self.seed = seed
         names = []
         if config.perturbation != "none":  # without one, the clean loss is `loss`
-            names += ["clean_loss", "adv_loss"]
+            names += ["clean_loss", "adv_loss", "perturbation_norm", "perturbation_ratio"]
         if config.weighting != "none":
             names.append("weight_ess")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
@@ -143,14 +160,21 @@ class _Transfer:
     def metrics(self):
         return list(self.trackers.values())
 
+    def train_step(self, model, *args):
+        return _backend().train_step(model, self, *args)
 
-def configure(model, transfer):
-    """Sets up (or removes, for `None` or a vanilla config) the transfer step of a compiled model."""
+    def wrap_train_function(self, model, function):
+        """The backend's train function, with any backend setting the step needs scoped to it."""
+        wrap = getattr(_backend(), "wrap_train_function", None)
+        return function if wrap is None else wrap(model, function)
+
+
+def make_transfer_step(model, transfer):
+    """The `TransferStep` for `compile(transfer=...)`; `None` (Keras's step) for `None` or a vanilla config."""
     if transfer is not None and not isinstance(transfer, TransferConfig):
         raise ClxError(f"transfer must be a TransferConfig, got {type(transfer).__name__}")
     if transfer is None or transfer.is_vanilla:
-        model._transfer = None
-        return
+        return None
     backend = keras.backend.backend()
     if backend not in ("tensorflow", "jax", "torch"):
         raise ClxError(f"the transfer train step supports tensorflow, jax and torch, not {backend}")
@@ -160,21 +184,11 @@ def configure(model, transfer):
         if getattr(model, "_transfer_seed_generator", None) is None:
             model._transfer_seed_generator = keras.random.SeedGenerator(transfer.seed)
         seed = model._transfer_seed_generator
-    if backend == "torch" and model.jit_compile:
-        # torch.compile donates buffers that the second backward of a step still needs.
-        import torch._functorch.config
-
-        torch._functorch.config.donated_buffer = False
-    model._transfer = _Transfer(transfer, seed)
+    return TransferStep(transfer, seed)
 
 
 def _backend():
     return importlib.import_module(f"keras_clx.training.steps.{keras.backend.backend()}")
-
-
-def train_step(model, *args):
-    """The configured transfer step (`model.train_step` dispatches here)."""
-    return _backend().train_step(model, *args)
 
 
 def _tensors(*structures):
@@ -221,11 +235,7 @@ def perturbation(model, x, y=None, transfer=None, training=False, seed=None):
         g = embedding_gradient(model, x, y, training=training)
         return common.adversarial_direction(model, transfer, ad, x, y, w, g, training, scale=False)
     if transfer.perturbation == "random":
-        mask = common.perturbation_mask(model, transfer, x)
-        shape = common.embedding_zeros(model, x).shape
-        return ad.forward(
-            lambda: perturb.random_perturbation(shape, transfer.epsilon, mask, transfer.norm, generator)
-        )
+        return common.random_direction(model, transfer, ad, x, generator)
     if transfer.perturbation == "virtual":
         reference, _ = ad.forward(lambda: model.classify(x, training=False))
         return common.virtual_direction(model, transfer, ad, x, w, reference, generator)

@@ -12,12 +12,14 @@ pass below is one call of these, so the cost of a step can be read off the code:
 
 - adversarial: clean forward + backward (θ-gradient and g = ∂L/∂e together), then
   the perturbed forward + backward: 2 forward and 2 backward passes (K - 1 more of
-  each, with respect to r only, for `steps=K`);
+  each, with respect to r only, for `perturbation_steps=K`);
 - random: the same without g;
 - virtual: clean forward + backward, one inference forward for the reference
-  prediction, `steps` power iterations (forward + backward w.r.t. r) and the
+  prediction, `perturbation_steps` power iterations (forward + backward w.r.t. r) and the
   perturbed forward + backward;
-- instance weighting adds one forward of the target batch, without backward.
+- instance weighting adds one forward of the target batch, without backward;
+- every perturbation adds one embedding lookup (no encoder pass) for ‖e‖₂, the
+  scale of the relative ε and of the tracked `perturbation_ratio`.
 """
 
 import dataclasses
@@ -140,20 +142,63 @@ def loss_objective(model, x, y, w, training, scale=True):
     return objective
 
 
-def adversarial_direction(model, config, ad, x, y, w, gradient, training, scale=True):
-    """Eq. 2 from the clean gradient, then `steps - 1` projected-gradient steps."""
-    mask = perturbation_mask(model, config, x)
-    r = perturb.adversarial_perturbation(gradient, config.epsilon, mask, config.norm)
+def embedding_scale(model, config, ad, x, mask):
+    """‖e‖₂ of batch `x`'s unperturbed embeddings over `mask`, per example or per batch.
+
+    One embedding lookup without gradient (the token embedding has no dropout).
+    """
+    embeddings = ad.forward(lambda: model.embed(x, training=False))
+    return perturb.l2_norm(embeddings, mask, config.norm)
+
+
+def radii(config, scale):
+    """`(ε, α)` as L2 radii: multiplied by ‖e‖₂ (`scale`) in the relative mode."""
+    if config.epsilon_mode == "absolute":
+        return config.epsilon, config.step_size
+    return config.epsilon * scale, config.step_size * scale
+
+
+def perturbation_size(r, scale, mask, norm):
+    """Tracked sizes of r: mean ‖r‖₂ and mean ‖r‖₂ / ‖e‖₂ (per example or per batch)."""
+    size = perturb.l2_norm(r, mask, norm)
+    return {
+        "perturbation_norm": ops.mean(size),
+        "perturbation_ratio": ops.mean(size / ops.maximum(scale, 1e-12)),
+    }
+
+
+def adversarial_direction(model, config, ad, x, y, w, gradient, training, scale=True, mask=None, size=None):
+    """Eq. 2 from the clean gradient, then `perturbation_steps - 1` projected-gradient steps.
+
+    `size`: ‖e‖₂ of `x` (computed when not given); `mask`: where r may be non-zero.
+    """
+    mask = perturbation_mask(model, config, x) if mask is None else mask
+    size = embedding_scale(model, config, ad, x, mask) if size is None else size
+    epsilon, step_size = radii(config, size)
+    r = perturb.adversarial_perturbation(gradient, epsilon, mask, config.norm)
     objective = loss_objective(model, x, y, w, training, scale)
-    for _ in range(config.steps - 1):
+    for _ in range(config.perturbation_steps - 1):
         _, g, _ = ad.value_and_grad(objective, r, variables=False)
-        r = perturb.projected_step(r, g, config.epsilon, config.step_size, mask, config.norm)
+        r = perturb.projected_step(r, g, epsilon, step_size, mask, config.norm)
     return r
 
 
-def virtual_direction(model, config, ad, x, w, reference_logits, seed):
-    """VAT: power iteration(s) on KL(p ‖ q(e + ξd)) in inference mode; no labels used."""
-    mask = perturbation_mask(model, config, x)
+def random_direction(model, config, ad, x, seed, mask=None, size=None):
+    """The paper's baseline: a Gaussian direction scaled to the radius."""
+    mask = perturbation_mask(model, config, x) if mask is None else mask
+    size = embedding_scale(model, config, ad, x, mask) if size is None else size
+    shape = (*ops.shape(x["token_ids"]), model.backbone.hidden_dim)
+    epsilon, _ = radii(config, size)
+    return ad.forward(lambda: perturb.random_perturbation(shape, epsilon, mask, config.norm, seed))
+
+
+def virtual_direction(model, config, ad, x, w, reference_logits, seed, mask=None, size=None):
+    """VAT: power iteration(s) on KL(p ‖ q(e + ξd)) in inference mode; no labels used.
+
+    The probe ξ is absolute (a finite-difference step); the final r has the radius.
+    """
+    mask = perturbation_mask(model, config, x) if mask is None else mask
+    size = embedding_scale(model, config, ad, x, mask) if size is None else size
     shape = (*ops.shape(x["token_ids"]), model.backbone.hidden_dim)
     d = ad.forward(lambda: perturb.random_perturbation(shape, config.xi, mask, config.norm, seed))
 
@@ -161,10 +206,11 @@ def virtual_direction(model, config, ad, x, w, reference_logits, seed):
         logits, _ = _forward(model, x, r, training=False)
         return ops.sum(w * _per_example_kl(reference_logits, logits, x.get("padding_mask"))), None
 
-    for _ in range(config.steps):
+    for _ in range(config.perturbation_steps):
         _, g, _ = ad.value_and_grad(divergence, d, variables=False)
         d = perturb.scale_to_norm(g, config.xi, mask, config.norm)
-    return perturb.scale_to_norm(d, config.epsilon, mask, config.norm)
+    epsilon, _ = radii(config, size)
+    return perturb.scale_to_norm(d, epsilon, mask, config.norm)
 
 
 def combine_gradients(clean_weight, clean, perturbed, add):
@@ -218,17 +264,7 @@ def compute_step(model, config, ad, x, y, sample_weight, seed=None):
     tracked["clean_loss"] = clean_loss
 
     # === Perturbation (constant for the gradient) ===
-    if config.perturbation == "adversarial":
-        r = adversarial_direction(model, config, ad, source, y, w, g, training=True)
-        objective = loss_objective(model, source, y, w, training=True)
-    elif config.perturbation == "random":
-        mask = perturbation_mask(model, config, source)
-        shape = (*ops.shape(source["token_ids"]), model.backbone.hidden_dim)
-        r = ad.forward(
-            lambda: perturb.random_perturbation(shape, config.epsilon, mask, config.norm, seed)
-        )
-        objective = loss_objective(model, source, y, w, training=True)
-    else:  # virtual
+    if config.perturbation == "virtual":
         if target is not None:
             unlabeled, w_u = target, _uniform(target)
             reference = target_logits
@@ -237,7 +273,19 @@ def compute_step(model, config, ad, x, y, sample_weight, seed=None):
         else:
             unlabeled, w_u = source, w
             reference, _ = ad.forward(lambda: model.classify(source, training=False))
-        r = virtual_direction(model, config, ad, unlabeled, w_u, reference, seed)
+        point = unlabeled
+    else:
+        point = source
+    mask = perturbation_mask(model, config, point)
+    size = embedding_scale(model, config, ad, point, mask)
+    if config.perturbation == "adversarial":
+        r = adversarial_direction(model, config, ad, source, y, w, g, True, mask=mask, size=size)
+        objective = loss_objective(model, source, y, w, training=True)
+    elif config.perturbation == "random":
+        r = random_direction(model, config, ad, source, seed, mask=mask, size=size)
+        objective = loss_objective(model, source, y, w, training=True)
+    else:  # virtual
+        r = virtual_direction(model, config, ad, unlabeled, w_u, reference, seed, mask=mask, size=size)
 
         def objective(r):
             q, _ = _forward(model, unlabeled, r, training=True)
@@ -250,6 +298,7 @@ def compute_step(model, config, ad, x, y, sample_weight, seed=None):
         lambda _: objective(r), None, variables=True
     )
     tracked["adv_loss"] = perturbed_loss
+    tracked.update(perturbation_size(r, size, mask, config.norm))
     loss = perturbed_loss if config.clean_weight == 0 else config.clean_weight * clean_loss + perturbed_loss
     grads = combine_gradients(config.clean_weight, clean_grads, perturbed_grads, ad.add)
     return StepResult(loss, logits, source, grads, tracked)
@@ -261,5 +310,5 @@ def update_metrics(model, result, y, sample_weight):
     # `result.loss` is this replica's unscaled loss: the tracker averages the replicas.
     model._loss_tracker.update_state(result.loss, sample_weight=batch)
     for name, value in result.tracked.items():
-        model._transfer.trackers[name].update_state(value, sample_weight=batch)
+        model.transfer.trackers[name].update_state(value, sample_weight=batch)
     return model.compute_metrics(result.source, y, result.logits, sample_weight=sample_weight)

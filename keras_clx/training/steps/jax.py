@@ -61,12 +61,12 @@ class Autodiff:
         return a * weight + b if weight != 1 else a + b
 
 
-def train_step(model, state, data):
+def train_step(model, step, state, data):
     trainable, non_trainable, optimizer_variables, metrics_variables = state
     x, y, sample_weight = common.unpack(data)
     ad = Autodiff(model, trainable, non_trainable, optimizer_variables)
     result = common.compute_step(
-        model, model._transfer.config, ad, x, y, sample_weight, model._transfer.seed
+        model, step.config, ad, x, y, sample_weight, step.seed
     )
     trainable, optimizer_variables = model.optimizer.stateless_apply(
         optimizer_variables, result.grads, trainable

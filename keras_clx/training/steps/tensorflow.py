@@ -37,10 +37,10 @@ class Autodiff:
         return tf.convert_to_tensor(a) * weight + tf.convert_to_tensor(b)
 
 
-def train_step(model, data):
+def train_step(model, step, data):
     x, y, sample_weight = common.unpack(data)
     result = common.compute_step(
-        model, model._transfer.config, Autodiff(model), x, y, sample_weight, model._transfer.seed
+        model, step.config, Autodiff(model), x, y, sample_weight, step.seed
     )
     model.optimizer.apply(result.grads, model.trainable_variables)
     return common.update_metrics(model, result, y, sample_weight)

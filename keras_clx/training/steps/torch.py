@@ -44,10 +44,25 @@ class Autodiff:
         return a * weight + b if weight != 1 else a + b
 
 
-def train_step(model, data):
+def wrap_train_function(model, function):
+    """Under `torch.compile`, turns off buffer donation while the step runs (and compiles):
+    a step with more than one backward still needs the buffers. The setting is restored
+    after each call, so nothing else in the process sees it."""
+    if not model.jit_compile:
+        return function
+    import torch._functorch.config
+
+    def train_function(data):
+        with torch._functorch.config.patch(donated_buffer=False):
+            return function(data)
+
+    return train_function
+
+
+def train_step(model, step, data):
     x, y, sample_weight = common.unpack(data)
     result = common.compute_step(
-        model, model._transfer.config, Autodiff(model), x, y, sample_weight, model._transfer.seed
+        model, step.config, Autodiff(model), x, y, sample_weight, step.seed
     )
     with torch.no_grad():
         model.optimizer.apply(result.grads, model.trainable_variables)
