@@ -7,6 +7,10 @@ import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
+# Learned vocabularies are cached by content (keras_clx/models/vocabulary_cache.py): the
+# suite shares one cache inside pytest's own cache directory, not the user's.
+os.environ.setdefault("CLX_CACHE_DIR", str(REPO_ROOT / ".pytest_cache" / "keras_clx"))
+
 
 @pytest.fixture
 def shared_data():

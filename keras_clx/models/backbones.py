@@ -17,6 +17,7 @@ import keras
 import keras_hub
 
 from keras_clx.errors import ClxError
+from keras_clx.models.vocabulary_cache import cached
 
 SMALL_CONFIGS = {
     "tiny": dict(num_layers=2, num_heads=2, hidden_dim=64, intermediate_dim=128),
@@ -50,20 +51,33 @@ def _text_dataset(texts):
 
 
 def learn_wordpiece_vocabulary(texts, vocabulary_size, lowercase=True):
-    """A WordPiece vocabulary (at most `vocabulary_size` entries) learned from `texts`."""
-    return keras_hub.tokenizers.compute_word_piece_vocabulary(
-        _text_dataset(texts),
-        vocabulary_size=vocabulary_size,
-        lowercase=lowercase,
-        reserved_tokens=_BERT_RESERVED,
-    )
+    """A WordPiece vocabulary (at most `vocabulary_size` entries) learned from `texts` (cached)."""
+    texts = list(texts)
+
+    def learn():
+        vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
+            _text_dataset(texts),
+            vocabulary_size=vocabulary_size,
+            lowercase=lowercase,
+            reserved_tokens=_BERT_RESERVED,
+        )
+        return "\n".join(vocabulary).encode("utf-8")
+
+    data = cached("wordpiece", texts, learn, vocabulary_size=vocabulary_size, lowercase=lowercase,
+                  reserved=tuple(_BERT_RESERVED), keras_hub=keras_hub.__version__)
+    return data.decode("utf-8").split("\n")
 
 
 def learn_sentencepiece_proto(texts, vocabulary_size):
-    """A SentencePiece unigram model learned from `texts`, with XLM-R's special ids."""
+    """A SentencePiece unigram model learned from `texts`, with XLM-R's special ids (cached)."""
     import sentencepiece
 
     texts = [t for t in texts if t.strip()]
+    return cached("sentencepiece", texts, lambda: _train_sentencepiece(sentencepiece, texts, vocabulary_size),
+                  vocabulary_size=vocabulary_size, sentencepiece=sentencepiece.__version__)
+
+
+def _train_sentencepiece(sentencepiece, texts, vocabulary_size):
     model = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
         sentence_iterator=iter(texts),
