@@ -169,3 +169,49 @@ def test_demo_fit_with_code_switching_and_challenge_rows(tiny_recipe, tmp_path):
     translations = {t for path in dictionaries.values() for ts in read_dictionary(path, "x").entries.values()
                     for t in ts}
     assert translations & vocabulary  # the from-scratch vocabulary learned switched words
+
+
+def test_token_batches_re_switch_each_epoch_with_tags_on_first_subwords():
+    from keras_clx.data.code_switch import token_switch_dataset
+    from keras_clx.data.iob import IOBLabels
+    from keras_clx.models.backbones import build_backbone
+
+    examples = [Example("great cheese pizza and wine", "en", "1", spans=(Span(6, 18, "T"), Span(23, 27, "T"))),
+                Example("the wine was great", "en", "2", spans=(Span(4, 8, "T"),))]
+    switcher = CodeSwitcher({"fr": Dictionary("fr", {"cheese": ("fromage de chèvre",), "wine": ("vin", "vino"),
+                                                      "great": ("bon",)})}, rate=0.5)
+    texts = [e.text for e in examples] + ["bon fromage de chèvre pizza vin vino"]
+    _, preprocessor = build_backbone("bert_tiny", texts * 3, sequence_length=16, vocabulary_size=80)
+    tags = IOBLabels(["T"])
+    ds = token_switch_dataset(examples, tags, preprocessor, batch_size=2, switcher=switcher, seed=0)
+    epochs = [[(np.asarray(x["token_ids"]), np.asarray(y)) for x, y in ds] for _ in range(4)]
+    assert all(len(e) == 1 and e[0][0].shape == (4, 16) for e in epochs)  # originals + switched copies
+    assert len({e[0][0].tobytes() for e in epochs}) > 1  # another switch in another epoch
+    for ids, y in (pair for e in epochs for pair in e):
+        b, i = tags.ids["B-T"], tags.ids["I-T"]
+        for row in range(4):  # two entities per row 1, one per row 2: B count is kept, I only follows
+            labelled = [t for t in y[row] if t >= 0]
+            assert labelled.count(b) in (1, 2) and (labelled[0] != i)
+    again = [(np.asarray(x["token_ids"]), np.asarray(y)) for x, y in
+             token_switch_dataset(examples, tags, preprocessor, 2, switcher, seed=0)]
+    assert (again[0][0] == epochs[0][0][0]).all()
+
+
+def test_composes_with_adversarial_training_and_self_training(tiny_recipe, tmp_path, monkeypatch):
+    from keras_clx.data import code_switch
+    from keras_clx.experiment import fit
+
+    served = []
+    original = code_switch.SwitchingPreprocessor.switch_batch
+    monkeypatch.setattr(code_switch.SwitchingPreprocessor, "switch_batch",
+                        lambda self, texts: served.append(len(texts)) or original(self, texts))
+
+    dictionary = write(tmp_path / "d.tsv", "".join(f"{w}\t{w[::-1]}\n" for w in ["pugili", "nabole", "neno", "nogo"]))
+    recipe = tiny_recipe("train.code_switch.enabled=true", "train.perturbation=adversarial", "train.epsilon=0.1",
+                         "train.self_training.enabled=true", "train.self_training.max_rounds=1",
+                         "train.self_training.k_per_class=2", "train.code_switch.keep_original=false")
+    recipe.train.code_switch.dictionaries = {lang: str(dictionary) for lang in recipe.data.targets}
+    run = fit(recipe, out_dir=tmp_path / "run", verbose=0)
+    assert run.self_training is not None and len(run.self_training.rows) >= 1
+    assert sum(served) >= 2 * 96  # the self-training dataset served switched batches for 2+ epochs
+    assert {r.role for r in run.report.rows} == {"source", "target"}
