@@ -139,12 +139,20 @@ def test_challenge_sets_reproducible_from_their_seed(tmp_path):
     assert read_challenge_set(tmp_path / "en-es.jsonl") == first
 
 
-def test_demo_fit_with_code_switching_and_challenge_rows(tiny_recipe, tmp_path):
+def test_demo_fit_with_code_switching_adversarial_self_training_and_challenge_rows(tiny_recipe, tmp_path,
+                                                                                  monkeypatch):
+    from keras_clx.data import code_switch
     from keras_clx.data.demo import make_demo_corpus
     from keras_clx.experiment import fit
 
+    served = []
+    original = code_switch.SwitchingPreprocessor.switch_batch
+    monkeypatch.setattr(code_switch.SwitchingPreprocessor, "switch_batch",
+                        lambda self, texts: served.append(len(texts)) or original(self, texts))
     recipe = tiny_recipe("train.code_switch.enabled=true", "eval.code_switched.enabled=true",
-                         "eval.code_switched.rate=1.0")
+                         "eval.code_switched.rate=1.0", "train.perturbation=adversarial", "train.epsilon=0.1",
+                         "train.self_training.enabled=true", "train.self_training.max_rounds=1",
+                         "train.self_training.k_per_class=2")
     corpus = make_demo_corpus(**recipe.data.options)
     dictionaries = {}
     for lang in corpus.targets:  # a tiny lexicon: source words of the first test sentences, aligned by position
@@ -155,6 +163,8 @@ def test_demo_fit_with_code_switching_and_challenge_rows(tiny_recipe, tmp_path):
     recipe.train.code_switch.dictionaries = dictionaries
     run = fit(recipe, out_dir=tmp_path / "run", verbose=0)
 
+    assert run.self_training is not None and len(run.self_training.rows) >= 1
+    assert sum(served) >= 2 * 96  # self-training's dataset served switched batches for 2+ epochs
     challenge = [r for r in run.report.rows if r.role == "challenge"]
     assert [r.language for r in challenge] == [f"source>{lang}" for lang in corpus.targets]
     assert all(0.0 <= r.metrics["accuracy"] <= 1.0 and r.examples == len(corpus.languages["source"].test)
@@ -195,23 +205,3 @@ def test_token_batches_re_switch_each_epoch_with_tags_on_first_subwords():
     again = [(np.asarray(x["token_ids"]), np.asarray(y)) for x, y in
              token_switch_dataset(examples, tags, preprocessor, 2, switcher, seed=0)]
     assert (again[0][0] == epochs[0][0][0]).all()
-
-
-def test_composes_with_adversarial_training_and_self_training(tiny_recipe, tmp_path, monkeypatch):
-    from keras_clx.data import code_switch
-    from keras_clx.experiment import fit
-
-    served = []
-    original = code_switch.SwitchingPreprocessor.switch_batch
-    monkeypatch.setattr(code_switch.SwitchingPreprocessor, "switch_batch",
-                        lambda self, texts: served.append(len(texts)) or original(self, texts))
-
-    dictionary = write(tmp_path / "d.tsv", "".join(f"{w}\t{w[::-1]}\n" for w in ["pugili", "nabole", "neno", "nogo"]))
-    recipe = tiny_recipe("train.code_switch.enabled=true", "train.perturbation=adversarial", "train.epsilon=0.1",
-                         "train.self_training.enabled=true", "train.self_training.max_rounds=1",
-                         "train.self_training.k_per_class=2", "train.code_switch.keep_original=false")
-    recipe.train.code_switch.dictionaries = {lang: str(dictionary) for lang in recipe.data.targets}
-    run = fit(recipe, out_dir=tmp_path / "run", verbose=0)
-    assert run.self_training is not None and len(run.self_training.rows) >= 1
-    assert sum(served) >= 2 * 96  # the self-training dataset served switched batches for 2+ epochs
-    assert {r.role for r in run.report.rows} == {"source", "target"}
