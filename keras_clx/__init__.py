@@ -41,6 +41,8 @@ _EXPORTS = {
     "read_texts": "keras_clx.data.readers",
     "read_semeval": "keras_clx.data.semeval",
     "token_dataset": "keras_clx.data.token_pipeline",
+    "read_dictionary": "keras_clx.data.dictionaries",
+    "CodeSwitcher": "keras_clx.data.code_switch",
     # models
     "build_backbone": "keras_clx.models.backbones",
     "SequenceClassifier": "keras_clx.models.sequence_classifier",

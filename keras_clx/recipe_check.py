@@ -118,6 +118,8 @@ NAME = Rule(lambda v: _is_text(v) and bool(v.strip()), "a non-empty string")
 LANGUAGES = Rule(_is_name_list, "a list of distinct language codes (e.g. en,es)")
 OPTIONS = Rule(lambda v: type(v) is dict and all(type(k) is str for k in v) and _is_json(v),
                "a dict of JSON values with string keys")
+DICTIONARIES = Rule(lambda v: type(v) is dict and all(_is_text(k) and _is_text(p) and p.strip() for k, p in v.items()),
+                    "a dict {language: dictionary path or \"muse\"}")
 
 RULES = {
     "description": TEXT,
@@ -160,8 +162,17 @@ RULES = {
     "train.self_training.threshold": optional(number(0, 1)),
     "train.self_training.reinitialize": BOOLEAN,
     "train.self_training.soft_labels": BOOLEAN,
+    "train.code_switch.enabled": BOOLEAN,
+    "train.code_switch.dictionaries": DICTIONARIES,
+    "train.code_switch.rate": number(0, 1),
+    "train.code_switch.languages_per_sentence": integer(0),
+    "train.code_switch.keep_original": BOOLEAN,
     "eval.split": choice("dev", "test"),
     "eval.batch_size": integer(1),
+    "eval.code_switched.enabled": BOOLEAN,
+    "eval.code_switched.rate": number(0, 1),
+    "eval.code_switched.seed": integer(0, 2**32 - 1),
+    "eval.code_switched.dictionaries": DICTIONARIES,
 }
 
 

@@ -79,6 +79,31 @@ class SelfTrainingConfig(_Section):
 
 
 @dataclasses.dataclass
+class CodeSwitchConfig(_Section):
+    """Dictionary code-switching of the source training text (CoSDA-ML; `data/code_switch.py`)."""
+
+    _prefix = "train.code_switch."
+
+    enabled: bool = False
+    dictionaries: dict = dataclasses.field(default_factory=dict)  # {lang: path | "muse"}; empty: MUSE per target
+    rate: float = 0.5  # probability that a word with a translation is replaced
+    languages_per_sentence: int = 0  # languages drawn per sentence (0: all)
+    keep_original: bool = True  # each batch: originals plus one switched copy of each
+
+
+@dataclasses.dataclass
+class CodeSwitchedEvalConfig(_Section):
+    """Code-switched challenge sets: the source test set switched into each target (paper 000, Table 4)."""
+
+    _prefix = "eval.code_switched."
+
+    enabled: bool = False
+    rate: float = 0.5
+    seed: int = 0
+    dictionaries: dict = dataclasses.field(default_factory=dict)  # empty: train.code_switch's, else MUSE
+
+
+@dataclasses.dataclass
 class TrainConfig(_Section):
     """Optimisation settings and the transfer methods to apply."""
 
@@ -104,6 +129,7 @@ class TrainConfig(_Section):
     target_inference_mode: bool = False  # target representations without dropout
     distribution: str = "none"  # none | data_parallel
     self_training: SelfTrainingConfig = dataclasses.field(default_factory=SelfTrainingConfig)
+    code_switch: CodeSwitchConfig = dataclasses.field(default_factory=CodeSwitchConfig)
 
 
 @dataclasses.dataclass
@@ -114,6 +140,7 @@ class EvalConfig(_Section):
 
     split: str = "test"  # dev | test, for every language
     batch_size: int = 64
+    code_switched: CodeSwitchedEvalConfig = dataclasses.field(default_factory=CodeSwitchedEvalConfig)
 
 
 @dataclasses.dataclass

@@ -134,7 +134,13 @@ def encode_examples(examples, iob_labels, preprocessor):
         text_words, text_tags = spans_to_word_tags(e.text, e.spans)
         words.append(text_words)
         tags.append(text_tags)
-    encoding = encode_texts([e.text for e in examples], preprocessor, words=words)
+    return encode_word_tags([e.text for e in examples], words, tags, iob_labels, preprocessor)
+
+
+def encode_word_tags(texts, words, tags, iob_labels, preprocessor):
+    """`(encoding, y)` of texts already split into words with one IOB tag per word
+    (the hook code-switching re-encodes its switched words through)."""
+    encoding = encode_texts(texts, preprocessor, words=words)
     length = preprocessor.sequence_length
     y = np.array(
         [
@@ -142,7 +148,7 @@ def encode_examples(examples, iob_labels, preprocessor):
             for t, c in zip(tags, encoding.subword_counts)
         ],
         dtype="int32",
-    ).reshape(len(examples), length)
+    ).reshape(len(texts), length)
     return encoding, y
 
 

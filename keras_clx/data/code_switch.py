@@ -1,0 +1,338 @@
+"""Dictionary code-switching (CoSDA-ML, Qin et al. 2020) and code-switched challenge sets.
+
+`CodeSwitcher.switch` replaces each word of a text that has a translation, with
+probability `rate`, by a random translation into one of the sentence's languages
+(`languages_per_sentence` of the dictionaries, drawn per sentence; 0: all):
+
+    "set an alarm for 8 am"  ->  "set una alarma for 8 am"      (rate 0.5, es)
+
+Words are `iob.split_words` words (punctuation is kept), looked up lower-cased; the rest of the text
+(spaces, punctuation) is kept. IOB tags follow the words: a word tagged `B-X`
+replaced by a two-word translation gives `B-X I-X`, one tagged `I-X` gives
+`I-X I-X`, `O` stays `O`.
+
+Training (`train.code_switch`): the switched texts are drawn afresh every time a
+source text is served, from `(seed, occurrence of that text, text)`, so every
+epoch sees another switch and a run is reproducible. Sequence tasks switch
+inside the preprocessing step of the batch (`SwitchingPreprocessor`), which is
+also what self-training's growing dataset is mapped with; only the source
+training texts are switched (pseudo-labelled target text passes unchanged).
+Token tasks re-encode each epoch from `(seed, epoch)` (`token_switch_dataset`).
+`keep_original`: each batch holds its originals and one switched copy of each.
+
+Challenge sets (`eval.code_switched`): the source test set switched into each
+target language at `rate` from `seed`, written to `<run>/challenge/` as JSONL
+and scored as extra report rows (`en>es`, role `challenge`).
+"""
+
+import functools
+import json
+import pathlib
+import unicodedata
+import zlib
+
+import numpy as np
+
+from keras_clx.data.dictionaries import load_dictionaries
+from keras_clx.data.iob import spans_to_word_tags, split_words, tags_to_spans
+from keras_clx.data.records import Example, Span
+from keras_clx.errors import RecipeError
+
+
+def _is_word(word):
+    """Letters or digits (punctuation words are never replaced: a translation could fuse with a neighbour)."""
+    return unicodedata.category(word[0])[0] in "LMN"
+
+
+def _follow_tag(tag, count):
+    """Tags of `count` words that replace one word tagged `tag`."""
+    if tag == "O":
+        return ["O"] * count
+    return [tag] + ["I-" + tag[2:]] * (count - 1)
+
+
+class CodeSwitcher:
+    """Replaces words by dictionary translations.
+
+    Args:
+        dictionaries: `{language: Dictionary}`.
+        rate: probability that a word with a translation is replaced.
+        languages_per_sentence: languages drawn per sentence (0: all).
+        seed: seed of `rng_for`.
+    """
+
+    def __init__(self, dictionaries, rate=0.5, languages_per_sentence=0, seed=0):
+        if not dictionaries:
+            raise RecipeError("code-switching needs at least one dictionary")
+        if not 0.0 <= rate <= 1.0:
+            raise RecipeError(f"code-switching rate must be in [0, 1], got {rate}")
+        self.dictionaries = dict(dictionaries)
+        self.languages = sorted(self.dictionaries)
+        self.rate = rate
+        self.languages_per_sentence = languages_per_sentence
+        self.seed = seed
+
+    def rng_for(self, text, draw):
+        """The generator of the `draw`-th switch of `text` (independent of call order)."""
+        return np.random.default_rng([self.seed, draw, zlib.crc32(text.encode("utf-8"))])
+
+    def _sentence_languages(self, rng):
+        k = self.languages_per_sentence
+        if not k or k >= len(self.languages):
+            return self.languages
+        return sorted(rng.choice(self.languages, size=k, replace=False).tolist())
+
+    def switch(self, text, rng, tags=None, words=None):
+        """Switches `text`; returns `(text, words, tags)` (`tags` None if not given).
+
+        `words` are `text`'s `(word, start, end)` triples (default `split_words`),
+        `tags` one IOB tag per word; both come back for the new text.
+        """
+        words = split_words(text) if words is None else words
+        languages = self._sentence_languages(rng)
+        pieces, new_words, new_tags, cursor, length = [], [], [], 0, 0
+        for i, (word, start, end) in enumerate(words):
+            tag = tags[i] if tags is not None else "O"
+            options = [] if not _is_word(word) else [
+                (lang, t) for lang in languages for t in self.dictionaries[lang].translations(word)]
+            replacement = None
+            if options and rng.random() < self.rate:
+                lang = languages[0] if len(languages) == 1 else rng.choice(sorted({o[0] for o in options}))
+                choices = [t for o_lang, t in options if o_lang == lang]
+                replacement = choices[int(rng.integers(len(choices)))]
+            gap = text[cursor:start]
+            pieces.append(gap)
+            length += len(gap)
+            if replacement is None or not split_words(replacement):
+                pieces.append(word)
+                new_words.append((word, length, length + len(word)))
+                new_tags.append(tag)
+                length += len(word)
+            else:
+                inserted = split_words(replacement)
+                new_words.extend((w, length + s, length + e) for w, s, e in inserted)
+                new_tags.extend(_follow_tag(tag, len(inserted)))
+                pieces.append(replacement)
+                length += len(replacement)
+            cursor = end
+        pieces.append(text[cursor:])
+        return "".join(pieces), new_words, (new_tags if tags is not None else None)
+
+    def switch_text(self, text, draw=0):
+        """The `draw`-th switched version of `text` (deterministic)."""
+        return self.switch(text, self.rng_for(text, draw))[0]
+
+    def switch_example(self, example, draw=0, language=None):
+        """`example` switched (its spans follow); `language` names the result."""
+        rng = self.rng_for(example.text, draw)
+        if example.spans is None:
+            text = self.switch(example.text, rng)[0]
+            spans = None
+        else:
+            words, tags = spans_to_word_tags(example.text, example.spans)
+            text, words, tags = self.switch(example.text, rng, tags=tags, words=words)
+            spans = tuple(tags_to_spans(words, tags))
+        return Example(text, language or example.language, example.id, example.label, spans)
+
+
+# --- training ---
+
+
+class SwitchingPreprocessor:
+    """Wraps a preprocessor: `(texts, y[, w])` batches get their source texts switched.
+
+    Called with labels (training batches), each text in `source_texts` is replaced
+    by a fresh switch (its n-th draw the n-th time it is served); with
+    `keep_original` the switched copies are appended to the batch (labels and
+    weights repeated). Called with texts only (prediction), it passes through.
+    """
+
+    def __init__(self, preprocessor, switcher, source_texts, keep_original=True):
+        self.preprocessor = preprocessor
+        self.switcher = switcher
+        self.source_texts = set(source_texts)
+        self.keep_original = keep_original
+        self.draws = {}
+
+    def switch_batch(self, texts):
+        out = []
+        for raw in texts:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+            if text in self.source_texts:
+                draw = self.draws.get(text, 0)
+                self.draws[text] = draw + 1
+                text = self.switcher.switch_text(text, draw)
+            out.append(text.encode("utf-8"))
+        return np.array(out, dtype=object)
+
+    def __call__(self, x, y=None, sample_weight=None):
+        import tensorflow as tf
+
+        if y is None:
+            return self.preprocessor(x)
+        switched = tf.numpy_function(self.switch_batch, [x], tf.string, stateful=True)
+        switched.set_shape(x.shape)
+        if self.keep_original:
+            x = tf.concat([x, switched], 0)
+            y = tf.concat([y, y], 0)
+            if sample_weight is not None:
+                sample_weight = tf.concat([sample_weight, sample_weight], 0)
+        else:
+            x = switched
+        if sample_weight is None:
+            return self.preprocessor(x, y)
+        return self.preprocessor(x, y, sample_weight)
+
+
+def token_switch_dataset(examples, iob_labels, preprocessor, batch_size, switcher, seed=0, keep_original=True):
+    """Token-task batches `(x, y)` re-switched and re-encoded every epoch from `(seed, epoch)`."""
+    import tensorflow as tf
+
+    from keras_clx.data.token_pipeline import encode_examples, encode_word_tags
+
+    original, original_y = encode_examples(examples, iob_labels, preprocessor)  # also checks the spans
+    base = [spans_to_word_tags(e.text, e.spans) for e in examples]
+    length = preprocessor.sequence_length
+    epoch = [0]
+
+    def batches():
+        draw = epoch[0]
+        epoch[0] += 1
+        switched = [switcher.switch(e.text, switcher.rng_for(e.text, draw), tags=t, words=w)
+                    for e, (w, t) in zip(examples, base)]
+        encoding, y = encode_word_tags([s[0] for s in switched], [s[1] for s in switched],
+                                       [s[2] for s in switched], iob_labels, preprocessor)
+        if keep_original:  # rows n.. are the switched copies of rows 0..n-1
+            encoding.x = {k: np.concatenate([original.x[k], v]) for k, v in encoding.x.items()}
+            y = np.concatenate([original_y, y])
+        n = len(examples)
+        order = np.random.default_rng([seed, draw]).permutation(n)
+        for start in range(0, n, batch_size):
+            rows = order[start:start + batch_size]
+            rows = np.concatenate([rows, rows + n]) if keep_original else rows
+            yield {k: v[rows] for k, v in encoding.x.items()}, y[rows]
+
+    x_spec = {k: tf.TensorSpec((None, length), tf.as_dtype(v.dtype)) for k, v in original.x.items()}
+    signature = (x_spec, tf.TensorSpec((None, length), tf.int32))
+    return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(tf.data.AUTOTUNE)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_dictionaries(items, data_dir):
+    return load_dictionaries(dict(items), data_dir)
+
+
+def dictionaries_for(recipe, corpus, spec=None):
+    """The recipe's dictionaries (`{lang: path or "muse"}`; empty: MUSE for every target)."""
+    spec = spec or recipe.train.code_switch.dictionaries or {lang: "muse" for lang in corpus.targets}
+    return _cached_dictionaries(tuple(sorted((k, str(v)) for k, v in spec.items())), recipe.data.data_dir)
+
+
+def training_switcher(recipe, corpus):
+    """The `CodeSwitcher` of `train.code_switch`, or None when it is off."""
+    config = recipe.train.code_switch
+    if not config.enabled:
+        return None
+    return CodeSwitcher(dictionaries_for(recipe, corpus), config.rate, config.languages_per_sentence,
+                        seed=recipe.train.seed)
+
+
+def vocabulary_texts(recipe, corpus, draws=2):
+    """Switched source training texts for a from-scratch tokenizer to learn (none when off)."""
+    switcher = training_switcher(recipe, corpus)
+    if switcher is None:
+        return []
+    return [switcher.switch_text(e.text, draw) for draw in range(draws) for e in corpus.train]
+
+
+def switch_training_data(recipe, corpus, labels, model, train_ds, plan=None):
+    """`train_ds` with code-switching applied (unchanged when `train.code_switch` is off)."""
+    switcher = training_switcher(recipe, corpus)
+    if switcher is None:
+        return train_ds
+    from keras_clx.tasks import get_task
+
+    config, train = recipe.train.code_switch, recipe.train
+    task = get_task(recipe.data.task)
+    if recipe.data.task == "token":
+        return token_switch_dataset(corpus.train, task.tags(labels), model.preprocessor, train.batch_size,
+                                    switcher, seed=train.seed, keep_original=config.keep_original)
+    wrapped = SwitchingPreprocessor(model.preprocessor, switcher, [e.text for e in corpus.train],
+                                    keep_original=config.keep_original)
+    if plan is not None:  # self-training serves its own growing dataset: map it with the wrapper
+        return plan.callback.training_data([e.text for e in corpus.train], labels.encode(corpus.train),
+                                           train.batch_size, preprocessor=wrapped)
+    return task.dataset(corpus.train, labels, wrapped, train.batch_size, shuffle=True, seed=train.seed)
+
+
+# --- challenge sets ---
+
+
+def challenge_set(examples, switcher, language, seed):
+    """`examples` switched into `language` only, reproducibly from `seed`."""
+    single = CodeSwitcher({language: switcher.dictionaries[language]}, switcher.rate, 0, seed=seed)
+    return [single.switch_example(e, draw=0) for e in examples]
+
+
+def write_challenge_set(path, examples):
+    with open(path, "w", encoding="utf-8") as f:
+        for e in examples:
+            spans = None if e.spans is None else [[s.start, s.end, s.label] for s in e.spans]
+            f.write(json.dumps({"id": e.id, "language": e.language, "text": e.text, "label": e.label,
+                                "spans": spans}, ensure_ascii=False) + "\n")
+
+
+def read_challenge_set(path):
+    examples = []
+    for line in pathlib.Path(path).read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        spans = None if row["spans"] is None else tuple(Span(*s) for s in row["spans"])
+        examples.append(Example(row["text"], row["language"], row["id"], row["label"], spans))
+    return examples
+
+
+def build_challenge_sets(recipe, corpus, directory, split=None):
+    """`{"en>es": [Example], ...}`: each source's `split` set switched into each target.
+
+    Files `<directory>/challenge/<src>-<tgt>.<split>.rate<r>.seed<s>.jsonl` are read
+    back when present (a rerun or another run pointed at them reuses the same set).
+    """
+    config = recipe.eval.code_switched
+    split = split or recipe.eval.split
+    dictionaries = dictionaries_for(recipe, corpus, config.dictionaries or recipe.train.code_switch.dictionaries)
+    folder = pathlib.Path(directory) / "challenge"
+    folder.mkdir(parents=True, exist_ok=True)
+    switcher = CodeSwitcher(dictionaries, config.rate, seed=config.seed)
+    sets = {}
+    for source in corpus.sources:
+        examples = getattr(corpus.languages[source], split)
+        for target in corpus.targets:
+            if target not in dictionaries or not examples:
+                continue
+            path = folder / f"{source}-{target}.{split}.rate{config.rate:g}.seed{config.seed}.jsonl"
+            if path.is_file():
+                sets[f"{source}>{target}"] = read_challenge_set(path)
+                continue
+            switched = challenge_set(examples, switcher, target, config.seed)
+            write_challenge_set(path, switched)
+            sets[f"{source}>{target}"] = switched
+    return sets
+
+
+def add_challenge_rows(report, model, corpus, labels, recipe, directory, verbose=1):
+    """Appends one `challenge` row per code-switched set to `report` (no-op when off)."""
+    if not recipe.eval.code_switched.enabled:
+        return report
+    from keras_clx.evaluation.report import LanguageResult
+    from keras_clx.tasks import get_task
+
+    task = get_task(recipe.data.task)
+    for name, examples in build_challenge_sets(recipe, corpus, directory).items():
+        metrics = task.score(model, examples, labels, recipe.eval.batch_size)
+        report.rows.append(LanguageResult(name, "challenge", recipe.eval.split, len(examples), metrics))
+        if verbose:
+            import sys
+
+            print(f"[keras-clx] challenge {name}: {task.primary_metric} "
+                  f"{100 * metrics[task.primary_metric]:.2f}", file=sys.stderr, flush=True)
+    return report
