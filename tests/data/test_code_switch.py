@@ -163,7 +163,7 @@ def test_demo_fit_with_code_switching_adversarial_self_training_and_challenge_ro
     recipe.train.code_switch.dictionaries = dictionaries
     run = fit(recipe, out_dir=tmp_path / "run", verbose=0)
 
-    assert run.self_training is not None and len(run.self_training.rows) >= 1
+    assert run.rounds is not None and len(run.rounds.rows) >= 1
     assert sum(served) >= 2 * 96  # self-training's dataset served switched batches for 2+ epochs
     challenge = [r for r in run.report.rows if r.role == "challenge"]
     assert [r.language for r in challenge] == [f"source>{lang}" for lang in corpus.targets]
