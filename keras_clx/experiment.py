@@ -12,9 +12,8 @@ import time
 
 import keras
 
-from keras_clx import __version__, run_dir, self_training_setup
+from keras_clx import __version__, code_switch_setup, run_dir, self_training_setup
 from keras_clx.console import log
-from keras_clx.data import code_switch
 from keras_clx.data.datasets import load_corpus
 from keras_clx.data.pipeline import paired_dataset
 from keras_clx.data.records import Example, LabelVocabulary
@@ -68,7 +67,7 @@ def build_model(recipe, corpus, verbose=1):
         keras.config.set_dtype_policy(recipe.train.dtype_policy)
     backbone, preprocessor = build_backbone(
         recipe.model.backbone,
-        texts=vocabulary_texts(corpus) + code_switch.vocabulary_texts(recipe, corpus),
+        texts=vocabulary_texts(corpus) + code_switch_setup.vocabulary_texts(recipe, corpus),
         sequence_length=recipe.model.sequence_length,
         vocabulary_size=recipe.model.vocabulary_size,
     )
@@ -179,7 +178,7 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
         plan = self_training_setup.setup(recipe, corpus, model, labels, directory.path, steps, resume, verbose)
         train_ds, dev_ds, epochs, initial_epoch = plan.train, plan.validation, plan.epochs, plan.initial_epoch
         callbacks = [plan.callback, *callbacks]
-    train_ds = code_switch.switch_training_data(recipe, corpus, labels, model, train_ds, plan)
+    train_ds = code_switch_setup.switch_training_data(recipe, corpus, labels, model, train_ds, plan)
     transfer = TransferConfig.from_recipe(recipe.train)
     if transfer.weighting != "none" or (transfer.uses_target_batches and corpus.unlabeled()):
         train_ds = paired_dataset(train_ds, corpus.unlabeled(), model.preprocessor, batch, seed=recipe.train.seed)
@@ -207,7 +206,7 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
     model.save(directory.model)
 
     report = evaluate(model, corpus, labels, recipe, verbose=verbose)
-    code_switch.add_challenge_rows(report, model, corpus, labels, recipe, directory.path, verbose)
+    code_switch_setup.add_challenge_rows(report, model, corpus, labels, recipe, directory.path, verbose)
     report.write(directory.path, stem=run_dir.REPORT)
     if plan:
         with open(directory.report(".md"), "a") as f:

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from keras_clx.data import code_switch
+from keras_clx import code_switch_setup as code_switch
 from keras_clx.data.datasets import load_corpus
 from keras_clx.data.iob import split_words
 from keras_clx.experiment import vocabulary_texts

@@ -25,7 +25,6 @@ target language at `rate` from `seed`, written to `<run>/challenge/` as JSONL
 and scored as extra report rows (`en>es`, role `challenge`).
 """
 
-import functools
 import json
 import pathlib
 import unicodedata
@@ -33,7 +32,6 @@ import zlib
 
 import numpy as np
 
-from keras_clx.data.dictionaries import load_dictionaries
 from keras_clx.data.iob import spans_to_word_tags, split_words, tags_to_spans
 from keras_clx.data.records import Example, Span
 from keras_clx.errors import RecipeError
@@ -217,55 +215,7 @@ def token_switch_dataset(examples, iob_labels, preprocessor, batch_size, switche
     return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(tf.data.AUTOTUNE)
 
 
-@functools.lru_cache(maxsize=16)
-def _cached_dictionaries(items, data_dir):
-    return load_dictionaries(dict(items), data_dir)
-
-
-def dictionaries_for(recipe, corpus, spec=None):
-    """The recipe's dictionaries (`{lang: path or "muse"}`; empty: MUSE for every target)."""
-    spec = spec or recipe.train.code_switch.dictionaries or {lang: "muse" for lang in corpus.targets}
-    return _cached_dictionaries(tuple(sorted((k, str(v)) for k, v in spec.items())), recipe.data.data_dir)
-
-
-def training_switcher(recipe, corpus):
-    """The `CodeSwitcher` of `train.code_switch`, or None when it is off."""
-    config = recipe.train.code_switch
-    if not config.enabled:
-        return None
-    return CodeSwitcher(dictionaries_for(recipe, corpus), config.rate, config.languages_per_sentence,
-                        seed=recipe.train.seed)
-
-
-def vocabulary_texts(recipe, corpus, draws=2):
-    """Switched source training texts for a from-scratch tokenizer to learn (none when off)."""
-    switcher = training_switcher(recipe, corpus)
-    if switcher is None:
-        return []
-    return [switcher.switch_text(e.text, draw) for draw in range(draws) for e in corpus.train]
-
-
-def switch_training_data(recipe, corpus, labels, model, train_ds, plan=None):
-    """`train_ds` with code-switching applied (unchanged when `train.code_switch` is off)."""
-    switcher = training_switcher(recipe, corpus)
-    if switcher is None:
-        return train_ds
-    from keras_clx.tasks import get_task
-
-    config, train = recipe.train.code_switch, recipe.train
-    task = get_task(recipe.data.task)
-    if recipe.data.task == "token":
-        return token_switch_dataset(corpus.train, task.tags(labels), model.preprocessor, train.batch_size,
-                                    switcher, seed=train.seed, keep_original=config.keep_original)
-    wrapped = SwitchingPreprocessor(model.preprocessor, switcher, [e.text for e in corpus.train],
-                                    keep_original=config.keep_original)
-    if plan is not None:  # self-training serves its own growing dataset: map it with the wrapper
-        return plan.callback.training_data([e.text for e in corpus.train], labels.encode(corpus.train),
-                                           train.batch_size, preprocessor=wrapped)
-    return task.dataset(corpus.train, labels, wrapped, train.batch_size, shuffle=True, seed=train.seed)
-
-
-# --- challenge sets ---
+# === Challenge sets ===
 
 
 def challenge_set(examples, switcher, language, seed):
@@ -289,50 +239,3 @@ def read_challenge_set(path):
         spans = None if row["spans"] is None else tuple(Span(*s) for s in row["spans"])
         examples.append(Example(row["text"], row["language"], row["id"], row["label"], spans))
     return examples
-
-
-def build_challenge_sets(recipe, corpus, directory, split=None):
-    """`{"en>es": [Example], ...}`: each source's `split` set switched into each target.
-
-    Files `<directory>/challenge/<src>-<tgt>.<split>.rate<r>.seed<s>.jsonl` are read
-    back when present (a rerun or another run pointed at them reuses the same set).
-    """
-    config = recipe.eval.code_switched
-    split = split or recipe.eval.split
-    dictionaries = dictionaries_for(recipe, corpus, config.dictionaries or recipe.train.code_switch.dictionaries)
-    folder = pathlib.Path(directory) / "challenge"
-    folder.mkdir(parents=True, exist_ok=True)
-    switcher = CodeSwitcher(dictionaries, config.rate, seed=config.seed)
-    sets = {}
-    for source in corpus.sources:
-        examples = getattr(corpus.languages[source], split)
-        for target in corpus.targets:
-            if target not in dictionaries or not examples:
-                continue
-            path = folder / f"{source}-{target}.{split}.rate{config.rate:g}.seed{config.seed}.jsonl"
-            if path.is_file():
-                sets[f"{source}>{target}"] = read_challenge_set(path)
-                continue
-            switched = challenge_set(examples, switcher, target, config.seed)
-            write_challenge_set(path, switched)
-            sets[f"{source}>{target}"] = switched
-    return sets
-
-
-def add_challenge_rows(report, model, corpus, labels, recipe, directory, verbose=1):
-    """Appends one `challenge` row per code-switched set to `report` (no-op when off)."""
-    if not recipe.eval.code_switched.enabled:
-        return report
-    from keras_clx.evaluation.report import LanguageResult
-    from keras_clx.tasks import get_task
-
-    task = get_task(recipe.data.task)
-    for name, examples in build_challenge_sets(recipe, corpus, directory).items():
-        metrics = task.score(model, examples, labels, recipe.eval.batch_size)
-        report.rows.append(LanguageResult(name, "challenge", recipe.eval.split, len(examples), metrics))
-        if verbose:
-            import sys
-
-            print(f"[keras-clx] challenge {name}: {task.primary_metric} "
-                  f"{100 * metrics[task.primary_metric]:.2f}", file=sys.stderr, flush=True)
-    return report

@@ -1,0 +1,105 @@
+"""Code-switching from a recipe: the dictionaries, the switched training data, the
+vocabulary texts of a from-scratch tokenizer and the challenge-set rows of the report
+(the mechanics are in `keras_clx/data/code_switch.py`)."""
+
+import functools
+import pathlib
+
+from keras_clx.console import log
+from keras_clx.data.code_switch import (
+    CodeSwitcher,
+    SwitchingPreprocessor,
+    challenge_set,
+    read_challenge_set,
+    token_switch_dataset,
+    write_challenge_set,
+)
+from keras_clx.data.dictionaries import load_dictionaries
+from keras_clx.evaluation.report import LanguageResult
+from keras_clx.tasks import get_task
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_dictionaries(items, data_dir):
+    return load_dictionaries(dict(items), data_dir)
+
+
+def dictionaries_for(recipe, corpus, spec=None):
+    """The recipe's dictionaries (`{lang: path or "muse"}`; empty: MUSE for every target)."""
+    spec = spec or recipe.train.code_switch.dictionaries or {lang: "muse" for lang in corpus.targets}
+    return _cached_dictionaries(tuple(sorted((k, str(v)) for k, v in spec.items())), recipe.data.data_dir)
+
+
+def training_switcher(recipe, corpus):
+    """The `CodeSwitcher` of `train.code_switch`, or None when it is off."""
+    config = recipe.train.code_switch
+    if not config.enabled:
+        return None
+    return CodeSwitcher(dictionaries_for(recipe, corpus), config.rate, config.languages_per_sentence,
+                        seed=recipe.train.seed)
+
+
+def vocabulary_texts(recipe, corpus, draws=2):
+    """Switched source training texts for a from-scratch tokenizer to learn (none when off)."""
+    switcher = training_switcher(recipe, corpus)
+    if switcher is None:
+        return []
+    return [switcher.switch_text(e.text, draw) for draw in range(draws) for e in corpus.train]
+
+
+def switch_training_data(recipe, corpus, labels, model, train_ds, plan=None):
+    """`train_ds` with code-switching applied (unchanged when `train.code_switch` is off)."""
+    switcher = training_switcher(recipe, corpus)
+    if switcher is None:
+        return train_ds
+    config, train = recipe.train.code_switch, recipe.train
+    task = get_task(recipe.data.task)
+    if recipe.data.task == "token":
+        return token_switch_dataset(corpus.train, task.tags(labels), model.preprocessor, train.batch_size,
+                                    switcher, seed=train.seed, keep_original=config.keep_original)
+    wrapped = SwitchingPreprocessor(model.preprocessor, switcher, [e.text for e in corpus.train],
+                                    keep_original=config.keep_original)
+    if plan is not None:  # self-training serves its own growing dataset: map it with the wrapper
+        return plan.callback.training_data([e.text for e in corpus.train], labels.encode(corpus.train),
+                                           train.batch_size, preprocessor=wrapped)
+    return task.dataset(corpus.train, labels, wrapped, train.batch_size, shuffle=True, seed=train.seed)
+
+
+def build_challenge_sets(recipe, corpus, directory, split=None):
+    """`{"en>es": [Example], ...}`: each source's `split` set switched into each target.
+
+    Files `<directory>/challenge/<src>-<tgt>.<split>.rate<r>.seed<s>.jsonl` are read
+    back when present (a rerun or another run pointed at them reuses the same set).
+    """
+    config = recipe.eval.code_switched
+    split = split or recipe.eval.split
+    dictionaries = dictionaries_for(recipe, corpus, config.dictionaries or recipe.train.code_switch.dictionaries)
+    folder = pathlib.Path(directory) / "challenge"
+    folder.mkdir(parents=True, exist_ok=True)
+    switcher = CodeSwitcher(dictionaries, config.rate, seed=config.seed)
+    sets = {}
+    for source in corpus.sources:
+        examples = getattr(corpus.languages[source], split)
+        for target in corpus.targets:
+            if target not in dictionaries or not examples:
+                continue
+            path = folder / f"{source}-{target}.{split}.rate{config.rate:g}.seed{config.seed}.jsonl"
+            if path.is_file():
+                sets[f"{source}>{target}"] = read_challenge_set(path)
+                continue
+            switched = challenge_set(examples, switcher, target, config.seed)
+            write_challenge_set(path, switched)
+            sets[f"{source}>{target}"] = switched
+    return sets
+
+
+def add_challenge_rows(report, model, corpus, labels, recipe, directory, verbose=1):
+    """Appends one `challenge` row per code-switched set to `report` (no-op when off)."""
+    if not recipe.eval.code_switched.enabled:
+        return report
+    task = get_task(recipe.data.task)
+    for name, examples in build_challenge_sets(recipe, corpus, directory).items():
+        metrics = task.score(model, examples, labels, recipe.eval.batch_size)
+        report.rows.append(LanguageResult(name, "challenge", recipe.eval.split, len(examples), metrics))
+        log(f"challenge {name}: {task.primary_metric} {100 * metrics[task.primary_metric]:.2f}", verbose)
+    return report
