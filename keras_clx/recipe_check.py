@@ -122,7 +122,7 @@ OPTIONS = Rule(lambda v: type(v) is dict and all(type(k) is str for k in v) and 
 RULES = {
     "description": TEXT,
     "data.dataset": NAME,
-    "data.task": choice("sequence", "token"),
+    "data.task": choice("sequence", "pair", "token", "tagging"),
     "data.sources": LANGUAGES,
     "data.targets": LANGUAGES,
     "data.data_dir": optional(NAME),

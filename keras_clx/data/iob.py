@@ -52,7 +52,7 @@ def split_words(text):
     return words
 
 
-def spans_to_word_tags(text, spans):
+def spans_to_word_tags(text, spans, words=None):
     """Words of `text` and their IOB2 tags from character `spans`.
 
     A word belongs to a span if their characters overlap, so a span that cuts a
@@ -64,11 +64,13 @@ def spans_to_word_tags(text, spans):
     Args:
         text: the text.
         spans: `Span`s (character offsets into `text`).
+        words: the `(word, start, end)` triples to tag (default `split_words(text)`;
+            a pre-tokenised `Example` passes its `word_offsets()`).
 
     Returns:
-        `(words, tags)`: `split_words(text)` and one tag per word.
+        `(words, tags)`: the words and one tag per word.
     """
-    words = split_words(text)
+    words = split_words(text) if words is None else list(words)
     tags = ["O"] * len(words)
     for span in sorted(spans, key=lambda s: (s.start, -s.end)):
         covered = [
