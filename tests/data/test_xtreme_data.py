@@ -155,7 +155,7 @@ def test_download_registered_xnli_and_pawsx(http_server, tmp_path):
     make_zip(www / "xnli.zip", {f"XNLI-1.0/xnli.{s}.tsv": header + "de\tneutral\ta\tb\nen\tentailment\tc\td\n" for s in ("dev", "test")})
     target = registry.download("xnli", data_dir=tmp_path, url=f"{base}/xnli.zip", progress=False)
     assert registry.missing_files("xnli", target) == []
-    write(target / "train-en.tsv", "p\th\tcontradictory\n" * 3)
+    write(target / "train-en.tsv", "p\th\tcontradictory\np\th\tneutral\np\th\tentailment\n")
     corpus = load_corpus(DataConfig(dataset="xnli", task="pair", sources=["en"], targets=["de"],
                                     data_dir=str(tmp_path)))
     assert corpus.languages["de"].test[0].inputs == ("a", "b") and len(corpus.languages["en"].dev) == 1
