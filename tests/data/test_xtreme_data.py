@@ -161,7 +161,7 @@ def test_download_registered_xnli_and_pawsx(http_server, tmp_path):
     assert corpus.languages["de"].test[0].inputs == ("a", "b") and len(corpus.languages["en"].dev) == 1
 
     langs = ("de", "en", "es", "fr", "ja", "ko", "zh")
-    members = {"x-final/en/train.tsv": "id\tsentence1\tsentence2\tlabel\n1\ta\tb\t1\n"}
+    members = {"x-final/en/train.tsv": "id\tsentence1\tsentence2\tlabel\n1\ta\tb\t1\n2\tc\td\t0\n"}
     for lang in langs:
         for split in ("dev", "test"):
             members[f"x-final/{lang}/{split}_2k.tsv"] = "id\tsentence1\tsentence2\tlabel\n1\ta\tb\t0\n"
