@@ -66,7 +66,7 @@ def test_registered_datasets():
 
 
 def test_unknown_dataset_suggests_closest_name():
-    message = "unknown dataset 'mtd'; did you mean 'mtod'\\? Known datasets: mldoc, mtod, semeval"
+    message = "unknown dataset 'mtd'; did you mean 'mtod'\\? Known datasets: mldoc, mtod, panx, pawsx, semeval"
     with pytest.raises(ClxError, match=message):
         registry.get_dataset("mtd")
     with pytest.raises(ClxError, match="unknown dataset 'zzz'. Known datasets"):
