@@ -37,7 +37,7 @@ class SequenceTask:
     def predict_proba(self, model, examples, batch_size, verbose=0):
         if not examples:
             return np.zeros((0, model.num_classes))
-        texts = [e.text for e in examples]
+        texts = [e.inputs for e in examples]
         return softmax(predict_texts(model, texts, batch_size, model.preprocessor, verbose=verbose))
 
     def score(self, model, examples, labels, batch_size, verbose=0):
@@ -48,7 +48,15 @@ class SequenceTask:
     def predict(self, model, examples, labels, batch_size, verbose=0):
         """One dict per text: label, its probability and every class probability."""
         probabilities = self.predict_proba(model, examples, batch_size, verbose)
-        return [sequence_row(e.text, labels.names, p, int(p.argmax())) for e, p in zip(examples, probabilities)]
+        return [sequence_row(e.text, labels.names, p, int(p.argmax()), text_pair=e.text_pair)
+                for e, p in zip(examples, probabilities)]
+
+
+class PairTask(SequenceTask):
+    """One label per sentence pair (XNLI, PAWS-X): the sequence classifier over
+    `[CLS] a [SEP] b [SEP]` (BERT, with segment ids) or `<s> a </s></s> b </s>` (XLM-R)."""
+
+    name = "pair"
 
 
 class TokenTask:
@@ -128,7 +136,7 @@ class TokenTask:
         ]
 
 
-TASKS = {"sequence": SequenceTask(), "token": TokenTask()}
+TASKS = {"sequence": SequenceTask(), "pair": PairTask(), "token": TokenTask()}
 
 
 def get_task(name):

@@ -271,8 +271,8 @@ def check_recipe(recipe):
     from keras_clx.errors import RecipeError
 
     config, train = recipe.train.self_training, recipe.train
-    if recipe.data.task != "sequence":
-        raise RecipeError("train.self_training supports sequence classification (data.task=sequence) only")
+    if recipe.data.task not in ("sequence", "pair"):
+        raise RecipeError("train.self_training supports sequence classification (data.task=sequence or pair) only")
     if config.soft_labels and (train.perturbation != "none" or train.instance_weighting != "none"):
         raise RecipeError("train.self_training.soft_labels needs Keras's own train step; the transfer step's loss "
                           "takes label ids (set train.perturbation and train.instance_weighting to none, or "
@@ -389,7 +389,7 @@ def setup(recipe, corpus, model, labels, run_dir, resume=False, verbose=1):
     )
     if resume:
         callback.restore()
-    train_ds = callback.training_data([e.text for e in corpus.train], labels.encode(corpus.train),
+    train_ds = callback.training_data([e.inputs for e in corpus.train], labels.encode(corpus.train),
                                       train.batch_size, preprocessor=model.preprocessor)
     validation = task.dataset(dev, labels, model.preprocessor, recipe.eval.batch_size)
     compile_kwargs = {"optimizer": optimizer}

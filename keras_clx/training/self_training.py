@@ -231,6 +231,11 @@ def round_optimizer(learning_rate, warmup_ratio=0.1, weight_decay=0.01, round_st
 # === Training data that grows ===
 
 
+def _inputs(item):
+    """A pseudo-label's model input: its text, or `(text, text_pair)` for a sentence pair."""
+    return (item["text"], item["text_pair"]) if "text_pair" in item else item["text"]
+
+
 class _TrainingData:
     """Source examples plus pseudo-labelled ones, served as whole batches per epoch."""
 
@@ -263,7 +268,14 @@ class _TrainingData:
         order = np.resize(order, self.steps() * self.batch_size)
         for start in range(0, len(order), self.batch_size):
             rows = order[start:start + self.batch_size]
-            yield np.array([texts[i] for i in rows], dtype=object), targets[rows]
+            if self.pairs:  # sentence pairs: two string columns
+                yield tuple(np.array([texts[i][k] for i in rows], dtype=object) for k in (0, 1)), targets[rows]
+            else:
+                yield np.array([texts[i] for i in rows], dtype=object), targets[rows]
+
+    @property
+    def pairs(self):
+        return bool(self.texts) and isinstance(self.texts[0], tuple)
 
     def dataset(self, preprocessor=None):
         import tensorflow as tf
@@ -273,7 +285,7 @@ class _TrainingData:
         ds = tf.data.Dataset.from_generator(
             self.batches,
             output_signature=(
-                tf.TensorSpec((None,), tf.string),
+                (tf.TensorSpec((None,), tf.string),) * 2 if self.pairs else tf.TensorSpec((None,), tf.string),
                 tf.TensorSpec(target_shape, target_dtype),
             ),
         )
@@ -494,7 +506,7 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         self._data = _TrainingData(texts, targets, batch_size, self.seed)
         self._preprocessor = preprocessor
         if self.pseudo_labels:
-            self._data.add([p["text"] for p in self.pseudo_labels], self._pseudo_targets(self.pseudo_labels))
+            self._data.add([_inputs(p) for p in self.pseudo_labels], self._pseudo_targets(self.pseudo_labels))
         return self._data.dataset(preprocessor)
 
     def _pseudo_targets(self, items):
@@ -643,7 +655,7 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         """Class probabilities of the pool (or of `examples`), predicted in batches."""
         examples = self.pool if examples is None else examples
         outputs = predict_texts(
-            self.model, [e.text for e in examples], self.prediction_batch_size,
+            self.model, [e.inputs for e in examples], self.prediction_batch_size,
             preprocessor=self._preprocessor, verbose=1 if self.verbose else 0,
         )
         return softmax(outputs) if self.from_logits else np.asarray(outputs, dtype="float64")
@@ -665,6 +677,8 @@ class SelfTrainingCallback(keras.callbacks.Callback):
             example = self.pool[index]
             item = {"id": example.id, "text": example.text, "language": example.language, "round": round_,
                     "label": int(label), "confidence": float(confidence)}
+            if example.text_pair is not None:
+                item["text_pair"] = example.text_pair
             if self.soft_labels:
                 item["target"] = [float(p) for p in probabilities[index]]
             items.append(item)
@@ -672,7 +686,7 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         self.pool = [e for i, e in enumerate(self.pool) if i not in taken]
         self.pseudo_labels.extend(items)
         if items:
-            self._data.add([p["text"] for p in items], self._pseudo_targets(items))
+            self._data.add([_inputs(p) for p in items], self._pseudo_targets(items))
 
         row = self.history.row(round_)
         row.selected = len(items)
@@ -733,7 +747,8 @@ class SelfTrainingCallback(keras.callbacks.Callback):
             "best_weights": best,
             "history": self.history.to_dict(),
             "pseudo_labels": self.pseudo_labels,
-            "pool": [{"id": e.id, "text": e.text, "language": e.language} for e in self.pool],
+            "pool": [{"id": e.id, "text": e.text, "language": e.language,
+                      **({"text_pair": e.text_pair} if e.text_pair is not None else {})} for e in self.pool],
         })
         state.remove_unreferenced({last, best, "initial"})
 
@@ -762,6 +777,6 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         self._last_file, self._best_file = state["last_weights"], state["best_weights"]
         self.history = rounds.RoundHistory.from_dict(state["history"])
         self.pseudo_labels = state["pseudo_labels"]
-        self.pool = [Example(p["text"], p["language"], p["id"]) for p in state["pool"]]
+        self.pool = [Example(p["text"], p["language"], p["id"], text_pair=p.get("text_pair")) for p in state["pool"]]
         self._restored = True
         return True
