@@ -8,8 +8,8 @@ import numpy as np
 
 from keras_clx.data import iob
 from keras_clx.data.pipeline import labeled_dataset, predict_texts
-from keras_clx.data.token_pipeline import encode_texts, token_dataset, token_text_dataset
-from keras_clx.evaluation.entity_f1 import entity_scores
+from keras_clx.data.token_pipeline import encode_texts, example_words, gold_word_tags, token_dataset, token_text_dataset
+from keras_clx.evaluation.entity_f1 import entity_scores, entity_scores_by_type
 from keras_clx.evaluation.metrics import accuracy, macro_f1, softmax
 from keras_clx.models.sequence_classifier import SequenceClassifier
 from keras_clx.models.token_classifier import TokenClassifier
@@ -89,7 +89,8 @@ class TokenTask:
 
     def text_dataset(self, examples, preprocessor, batch_size):
         """Batches of `x` only (unlabelled text), tokenised as for training."""
-        return token_text_dataset([e.text for e in examples], preprocessor, batch_size)
+        encoding = encode_texts([e.text for e in examples], preprocessor, words=[example_words(e) for e in examples])
+        return token_text_dataset(None, preprocessor, batch_size, encoding=encoding)
 
     def predict_words(self, model, examples, batch_size, verbose=0):
         """Per text, `(words, probabilities)`: its `(word, start, end)` triples and a
@@ -97,7 +98,8 @@ class TokenTask:
         (a word cut off by truncation gets probability 1 for `O`)."""
         if not examples:
             return []
-        encoding = encode_texts([e.text for e in examples], model.preprocessor)
+        encoding = encode_texts([e.text for e in examples], model.preprocessor,
+                                words=[example_words(e) for e in examples])
         ds = token_text_dataset(None, model.preprocessor, batch_size, encoding=encoding)
         probabilities = softmax(model.predict(ds, verbose=verbose))
         outside = np.eye(probabilities.shape[-1])[0]
@@ -115,16 +117,11 @@ class TokenTask:
         ]
 
     def score(self, model, examples, labels, batch_size, verbose=0):
-        from keras_clx.errors import DataError
-
-        gold = []
-        for e in examples:
-            if e.spans is None:
-                raise DataError(f"example {e.id!r} ({e.language}) has no span annotation", path="token data")
-            gold.append(iob.spans_to_word_tags(e.text, e.spans)[1])
+        gold = [gold_word_tags(e)[1] for e in examples]
         predicted = [t for _, t in self.predict_tags(model, examples, labels, batch_size, verbose)]
         scores = entity_scores(gold, predicted)
-        return {name: scores[name] for name in self.metric_names}
+        per_type = {kind: s["f1"] for kind, s in entity_scores_by_type(gold, predicted).items()}
+        return {**{name: scores[name] for name in self.metric_names}, "f1_per_type": per_type}
 
     def predict(self, model, examples, labels, batch_size, verbose=0):
         """One dict per text: its words, one tag per word and the predicted spans
@@ -136,7 +133,33 @@ class TokenTask:
         ]
 
 
-TASKS = {"sequence": SequenceTask(), "pair": PairTask(), "token": TokenTask()}
+class TaggingTask(TokenTask):
+    """One plain tag per word without IOB structure (UD POS); accuracy over words.
+
+    The run's labels are the tags themselves (`iob.PlainTags`); training,
+    prediction and export share the token task's word-aligned pipeline.
+    """
+
+    name = "tagging"
+    metric_names = ["accuracy"]
+    primary_metric = "accuracy"
+
+    def tags(self, labels):
+        return iob.PlainTags(labels.names)
+
+    def score(self, model, examples, labels, batch_size, verbose=0):
+        gold = [gold_word_tags(e)[1] for e in examples]
+        predicted = [t for _, t in self.predict_tags(model, examples, labels, batch_size, verbose)]
+        pairs = [(g, p) for gs, ps in zip(gold, predicted) for g, p in zip(gs, ps)]
+        return {"accuracy": sum(g == p for g, p in pairs) / len(pairs) if pairs else 0.0}
+
+    def predict(self, model, examples, labels, batch_size, verbose=0):
+        """One dict per text: its words and one tag per word (`spans` empty)."""
+        return [token_row(e.text, [w for w, _, _ in words], tags, [])
+                for e, (words, tags) in zip(examples, self.predict_tags(model, examples, labels, batch_size, verbose))]
+
+
+TASKS = {"sequence": SequenceTask(), "pair": PairTask(), "token": TokenTask(), "tagging": TaggingTask()}
 
 
 def get_task(name):

@@ -209,3 +209,25 @@ class IOBLabels:
 
     def decode(self, ids):
         return [self.names[i] for i in ids]
+
+
+class PlainTags:
+    """A plain per-word tag set without IOB structure (UD POS): `names[i]` is tag `i`."""
+
+    types = ()
+
+    def __init__(self, names):
+        names = list(names)
+        if len(set(names)) != len(names) or not all(names):
+            raise ValueError(f"tags must be distinct and non-empty, got {names}")
+        self.names = names
+        self.ids = {name: i for i, name in enumerate(names)}
+
+    def __len__(self):
+        return len(self.names)
+
+    def encode(self, tags):
+        return [self.ids[tag] for tag in tags]
+
+    def decode(self, ids):
+        return [self.names[i] for i in ids]

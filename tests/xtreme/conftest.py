@@ -44,3 +44,57 @@ def pair_recipe(pawsx_dir):
         ])
 
     return make
+
+
+NAMES = ["Anna", "Boris", "Chen", "Dara"]
+PLACES = [["New", "York"], ["Paris"], ["Rio", "de", "Janeiro"]]
+FILLER = ["lives", "in", "visited", "likes", "the", "old", "town", "today", "."]
+
+
+def conll_rows(n, seed, lang):
+    """NER sentences (`lang:word<TAB>IOB2 tag`, PAN-X style) and POS-like plain tags."""
+    rng = random.Random(seed)
+    ner, pos = [], []
+    for _ in range(n):
+        words = [(rng.choice(NAMES), "B-PER", "PROPN"), (rng.choice(FILLER), "O", "X")]
+        place = rng.choice(PLACES)
+        words += [(w, ("B-" if i == 0 else "I-") + "LOC", "PROPN") for i, w in enumerate(place)]
+        words += [(rng.choice(FILLER), "O", "X"), (".", "O", "PUNCT")]
+        ner.append("".join(f"{lang}:{w}\t{t}\n" for w, t, _ in words) + "\n")
+        pos.append("".join(f"{w}\t{p}\n" for w, _, p in words) + "\n")
+    return "".join(ner), "".join(pos)
+
+
+@pytest.fixture
+def conll_dir(tmp_path):
+    """`panx/{train,dev,test}-{en,de}.tsv` and `pos/{split}-{lang}.tsv`, a few sentences each."""
+    for seed, lang in enumerate(("en", "de")):
+        for k, split in enumerate(("train", "dev", "test")):
+            ner, pos = conll_rows(48 if split == "train" else 12, 10 * seed + k, lang)
+            for folder, content in (("panx", ner), ("pos", pos)):
+                (tmp_path / folder).mkdir(exist_ok=True)
+                (tmp_path / folder / f"{split}-{lang}.tsv").write_text(content)
+    return tmp_path
+
+
+@pytest.fixture
+def conll_recipe(conll_dir):
+    """A tiny PAN-X (`token`) or POS (`tagging`) recipe on the synthetic files."""
+    from keras_clx.recipes import Recipe, apply_overrides
+
+    def make(task, *overrides):
+        recipe = Recipe()
+        recipe.data.task, recipe.data.sources, recipe.data.targets = task, ["en"], ["de"]
+        recipe.data.data_dir = str(conll_dir)
+        if task == "token":
+            recipe.data.dataset = "panx"
+        else:
+            recipe.data.dataset = "conll"
+            recipe.data.options = {"files": {lang: {s: f"pos/{s}-{lang}.tsv" for s in ("train", "dev", "test")}
+                                             for lang in ("en", "de")}}
+        return apply_overrides(recipe, [
+            "model.sequence_length=24", "model.vocabulary_size=200", "train.epochs=2",
+            "train.batch_size=8", "eval.batch_size=16", "train.learning_rate=0.003", *overrides,
+        ])
+
+    return make
