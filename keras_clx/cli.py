@@ -238,6 +238,8 @@ def export(ctx, run_dir, out, name, version, overwrite, verify_input, sample_siz
     from keras_clx.serving.export import export_run
 
     texts = _read_lines(verify_input) if verify_input else None
+    if texts is not None:  # a pair model verifies on text<TAB>second text lines
+        texts = [tuple(t.split("\t", 1)) if "\t" in t else t for t in texts]
     result = export_run(run_dir, out, name=name, version=version, overwrite=overwrite, texts=texts,
                         sample_size=sample_size, verbose=ctx.obj["verbose"])
     click.echo(f"{result.path}  ({result.summary()})")
