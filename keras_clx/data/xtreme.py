@@ -2,12 +2,13 @@
 
 | dataset | files | `data.options` |
 |---|---|---|
-| `xnli` | `xnli/{train,dev,test}-<lang>.tsv` (XTREME); dev/test also from the official `xnli.{dev,test}.tsv` | `dev_fraction` |
-| `pawsx` | `pawsx/{train,dev,test}-<lang>.tsv`; with no `train-en.tsv` (the shared dev-only copy) the source's dev file is split | `dev_folder`, `train_fraction`, `dev_fraction` |
-| `panx` | `panx/{train,dev,test}-<lang>.tsv` (XTREME: `word<TAB>tag`, `lang:` prefixes stripped) | `word_column`, `tag_column` |
+| `xnli` | `xnli/{train,dev,test}-<lang>.tsv` (XTREME); dev/test also from the official `xnli.{dev,test}.tsv` | `folder`, `dev_fraction` |
+| `pawsx` | `pawsx/{train,dev,test}-<lang>.tsv`; with no train file (the shared dev-only copy) every dev file is split | `folder`, `train_fraction`, `dev_fraction` |
+| `panx` | `panx/{train,dev,test}-<lang>.tsv` (XTREME: `word<TAB>tag`, `lang:` prefixes stripped) | `folder`, `word_column`, `tag_column`, `dev_fraction` |
 | `conll` | `files: {lang: {split: path}}` under the data directory | `scheme` (`iob` / `tags`), `word_column`, `tag_column` |
 
-Target languages give their train split (labels dropped) as unlabelled text where
+`folder` reads another folder under the data directory (`pawsx_dev` for the
+shared dev-only copy). Target languages give their train split (labels dropped) as unlabelled text where
 there is one, else their dev split's.
 """
 
@@ -48,10 +49,12 @@ def _assemble(config, read, has, seed, dev_fraction):
     return languages
 
 
-def _files(name, config, reader):
+def _files(name, config, reader, options=None):
     from keras_clx.data.datasets import _require
+    from keras_clx.data.registry import data_dir
 
-    root = dataset_dir(name, config.data_dir)
+    folder = (options or {}).get("folder")  # another folder under the data directory
+    root = data_dir(config.data_dir) / folder if folder else dataset_dir(name, config.data_dir)
 
     def path(lang, split):
         return root / f"{split}-{lang}.tsv"
@@ -63,7 +66,7 @@ def _files(name, config, reader):
 
 
 def load_xnli(config, options, seed):
-    root, path, read_xtreme = _files("xnli", config, read_xnli)
+    root, path, read_xtreme = _files("xnli", config, read_xnli, options)
     for lang in config.sources + config.targets:
         if lang not in XNLI_LANGUAGES:
             raise ClxError(f"XNLI has no language {lang!r}; languages: {list(XNLI_LANGUAGES)}")
@@ -84,7 +87,7 @@ def load_pawsx(config, options, seed):
     """PAWS-X. Without a train file (the shared dev-only copy), every language's dev
     file is split: `train_fraction` of the source's trains (its `dev_fraction` of that
     is the dev set), and the held-out rest of every language is its test set."""
-    root, path, read = _files("pawsx", config, read_pawsx)
+    root, path, read = _files("pawsx", config, read_pawsx, options)
     for lang in config.sources + config.targets:
         if lang not in PAWSX_LANGUAGES:
             raise ClxError(f"PAWS-X has no language {lang!r}; languages: {list(PAWSX_LANGUAGES)}")
@@ -112,7 +115,7 @@ def load_panx(config, options, seed):
     """PAN-X (WikiANN) NER in XTREME's layout; data.task must be `token`."""
     if config.task != "token":
         raise ClxError(f"dataset 'panx' is NER: set data.task=token (got {config.task!r})")
-    _, path, read = _files("panx", config, _conll_reader(options, "iob"))
+    _, path, read = _files("panx", config, _conll_reader(options, "iob"), options)
     return _assemble(config, read, lambda lang, split: path(lang, split).is_file(), seed,
                      options.get("dev_fraction", 0.1))
 
