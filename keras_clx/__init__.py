@@ -34,6 +34,9 @@ _EXPORTS = {
     "read_table": "keras_clx.data.readers",
     "read_texts": "keras_clx.data.readers",
     "read_semeval": "keras_clx.data.semeval",
+    "read_xnli": "keras_clx.data.pairs",
+    "read_pawsx": "keras_clx.data.pairs",
+    "read_conll": "keras_clx.data.conll",
     "token_dataset": "keras_clx.data.token_pipeline",
     # models
     "build_backbone": "keras_clx.models.backbones",
