@@ -120,8 +120,8 @@ class TokenTask:
         gold = [gold_word_tags(e)[1] for e in examples]
         predicted = [t for _, t in self.predict_tags(model, examples, labels, batch_size, verbose)]
         scores = entity_scores(gold, predicted)
-        per_type = {kind: s["f1"] for kind, s in entity_scores_by_type(gold, predicted).items()}
-        return {**{name: scores[name] for name in self.metric_names}, "f1_per_type": per_type}
+        per_type = {f"f1_{kind}": s["f1"] for kind, s in entity_scores_by_type(gold, predicted).items()}
+        return {**{name: scores[name] for name in self.metric_names}, **per_type}
 
     def predict(self, model, examples, labels, batch_size, verbose=0):
         """One dict per text: its words, one tag per word and the predicted spans

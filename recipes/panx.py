@@ -3,7 +3,7 @@
 Files: XTREME's `panx/{train,dev,test}-<lang>.tsv` (`word<TAB>tag`, a blank line
 between sentences; the `en:` word prefixes of the raw release are removed), see
 `keras-clx download panx` for how to obtain them. Scored by entity F1 (exact match,
-seqeval's default), overall and per type (`report.json`).
+seqeval's default), overall and per type (`f1_<type>` in `report.json`).
 
 XTREME's baseline (`scripts/train_panx.sh`): lr 2e-5, batch 32, maximum length 128,
 10 epochs:
