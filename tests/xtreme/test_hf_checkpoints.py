@@ -73,3 +73,14 @@ def test_directories_that_are_not_checkpoints_are_one_line_errors(tmp_path):
         build_backbone(str(tmp_path))
     with pytest.raises(ClxError, match="does not exist"):
         build_backbone(str(tmp_path / "nowhere"))
+
+
+def test_fit_on_a_hf_checkpoint_directory(pair_recipe, tmp_path):
+    from keras_clx.experiment import fit, load_run
+
+    tokenizer, model = xlmr_checkpoint(tmp_path)
+    model.save_pretrained(str(tmp_path))
+    run = fit(pair_recipe(f"model.backbone={tmp_path}"), out_dir=tmp_path / "run", verbose=0)
+    assert type(run.model.backbone).__name__ == "XLMRobertaBackbone"
+    row = run.predict(["red cat ."], pairs=["cat red ."])[0]
+    assert load_run(tmp_path / "run").predict(["red cat ."], pairs=["cat red ."])[0] == row
