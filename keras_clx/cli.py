@@ -150,33 +150,66 @@ def _read_lines(path):
         raise DataError(f"not valid UTF-8 ({error.reason} at byte {error.start})", path=path) from None
 
 
+def _split_pair(line, path, number):
+    """The second text of a `text<TAB>second text` input line."""
+    from keras_clx.errors import DataError
+
+    fields = line.split("\t")
+    if len(fields) != 2 or not all(f.strip() for f in fields):
+        raise DataError(f"expected 2 non-empty tab-separated texts (a sentence pair), found {len(fields)} "
+                        f"field(s)", path=path, line=number)
+    return fields[1]
+
+
 @main.command()
 @click.argument("run_dir", type=click.Path(), required=False)
 @click.option("--saved-model", type=click.Path(),
               help="Answer from an exported SavedModel (DIR/NAME/N, or DIR/NAME for its latest version) instead of a run.")
 @click.option("--text", "texts", multiple=True, help="A text to classify (repeatable).")
-@click.option("--input", "input_path", type=click.Path(), help="A file with one text per line.")
+@click.option("--pair", "pairs", multiple=True,
+              help="The second text of a sentence pair, one per --text, in order (pair runs).")
+@click.option("--input", "input_path", type=click.Path(),
+              help="A file with one text per line (pair runs: text<TAB>second text).")
 @click.option("--batch-size", type=int, default=None)
 @click.pass_context
 @user_errors
-def predict(ctx, run_dir, saved_model, texts, input_path, batch_size):
+def predict(ctx, run_dir, saved_model, texts, pairs, input_path, batch_size):
     """Classify texts with a trained run (or a SavedModel); prints one JSON object per line."""
     from keras_clx.errors import ClxError
 
     if bool(run_dir) == bool(saved_model):
         raise ClxError("give a RUN_DIR or --saved-model DIR/NAME/N (one of them)")
-    texts = list(texts) + (_read_lines(input_path) if input_path else [])
-    if not texts:
-        raise ClxError("nothing to predict: give --text or --input")
+    if pairs and len(pairs) != len(texts):
+        raise ClxError(f"--pair must be given once per --text ({len(texts)} texts, {len(pairs)} pairs)")
     _load_frameworks()
+    run = None
     if saved_model:
-        from keras_clx.serving.client import predict_saved_model
+        from keras_clx.serving.client import saved_model_task
 
-        rows = predict_saved_model(saved_model, texts, batch_size=batch_size or 64)
+        is_pair = saved_model_task(saved_model) == "pair"
     else:
         from keras_clx import experiment
 
-        rows = experiment.load_run(run_dir).predict(texts, batch_size=batch_size)
+        run = experiment.load_run(run_dir)
+        is_pair = run.recipe.data.task == "pair"
+    if is_pair and texts and not pairs:
+        raise ClxError("this model classifies sentence pairs: give --pair with every --text")
+    if pairs and not is_pair:
+        raise ClxError("--pair needs a sentence-pair model (data.task=pair)")
+    lines = _read_lines(input_path) if input_path else []
+    second = list(pairs)
+    if is_pair:
+        second += [_split_pair(line, input_path, number) for number, line in enumerate(lines, 1)]
+        lines = [line.split("\t", 1)[0] for line in lines]
+    texts = list(texts) + lines
+    if not texts:
+        raise ClxError("nothing to predict: give --text or --input")
+    if saved_model:
+        from keras_clx.serving.client import predict_saved_model
+
+        rows = predict_saved_model(saved_model, texts, batch_size=batch_size or 64, pairs=second if is_pair else None)
+    else:
+        rows = run.predict(texts, batch_size=batch_size, pairs=second if is_pair else None)
     for row in rows:
         click.echo(json.dumps(row, ensure_ascii=False))
 
@@ -201,6 +234,8 @@ def export(ctx, run_dir, out, name, version, overwrite, verify_input, sample_siz
     from keras_clx.serving.export import export_run
 
     texts = _read_lines(verify_input) if verify_input else None
+    if texts is not None:  # a pair model verifies on text<TAB>second text lines
+        texts = [tuple(t.split("\t", 1)) if "\t" in t else t for t in texts]
     result = export_run(run_dir, out, name=name, version=version, overwrite=overwrite, texts=texts,
                         sample_size=sample_size, verbose=ctx.obj["verbose"])
     click.echo(f"{result.path}  ({result.summary()})")

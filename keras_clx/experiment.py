@@ -47,16 +47,18 @@ class Run:
     def task(self):
         return get_task(self.recipe.data.task)
 
-    def predict(self, texts, language="unknown", batch_size=None, verbose=0):
-        """Predictions (dicts with label and probability) for raw `texts`."""
-        examples = [Example(t, language, str(i)) for i, t in enumerate(texts)]
+    def predict(self, texts, language="unknown", batch_size=None, verbose=0, pairs=None):
+        """Predictions (dicts with label and probability) for raw `texts` (with `pairs`: sentence pairs)."""
+        pairs = [None] * len(texts) if pairs is None else list(pairs)
+        examples = [Example(t, language, str(i), text_pair=p) for i, (t, p) in enumerate(zip(texts, pairs))]
         batch_size = batch_size or self.recipe.eval.batch_size
         return self.task.predict(self.model, examples, self.labels, batch_size, verbose)
 
 
 def vocabulary_texts(corpus):
     """Texts a from-scratch tokenizer learns from: source training text and target unlabelled text."""
-    return [e.text for e in corpus.train] + [e.text for e in corpus.unlabeled()]
+    examples = corpus.train + corpus.unlabeled()
+    return [e.text for e in examples] + [e.text_pair for e in examples if e.text_pair is not None]
 
 
 def build_model(recipe, corpus, verbose=1):

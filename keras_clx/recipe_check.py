@@ -124,7 +124,7 @@ DICTIONARIES = Rule(lambda v: type(v) is dict and all(_is_text(k) and _is_text(p
 RULES = {
     "description": TEXT,
     "data.dataset": NAME,
-    "data.task": choice("sequence", "token"),
+    "data.task": choice("sequence", "pair", "token", "tagging"),
     "data.sources": LANGUAGES,
     "data.targets": LANGUAGES,
     "data.data_dir": optional(NAME),

@@ -38,8 +38,8 @@ class DataConfig(_Section):
 
     _prefix = "data."
 
-    dataset: str = "demo"  # demo | mtod | mldoc | table | semeval2016 | umsab (see `keras_clx.data.datasets`)
-    task: str = "sequence"  # sequence | token
+    dataset: str = "demo"  # demo | mtod | mldoc | table | semeval2016 | umsab | xnli | pawsx | panx | conll
+    task: str = "sequence"  # sequence | pair | token | tagging
     sources: list = dataclasses.field(default_factory=lambda: ["source"])
     targets: list = dataclasses.field(default_factory=lambda: ["near", "mid", "far"])
     data_dir: typing.Optional[str] = None  # default: $CLX_DATA_DIR

@@ -5,12 +5,13 @@ so that a run and its SavedModel answer alike. Plain Python: no Keras here.
 """
 
 
-def sequence_row(text, names, probabilities, label_id):
-    """`{"text", "label", "probability", "probabilities"}`: the label `names[label_id]`,
-    its probability and every class's, by name."""
+def sequence_row(text, names, probabilities, label_id, text_pair=None):
+    """`{"text"[, "text_pair"], "label", "probability", "probabilities"}`: the label
+    `names[label_id]`, its probability and every class's, by name."""
     probabilities = [float(p) for p in probabilities]
     return {
         "text": text,
+        **({"text_pair": text_pair} if text_pair is not None else {}),
         "label": names[label_id],
         "probability": probabilities[label_id],
         "probabilities": dict(zip(names, probabilities)),

@@ -25,8 +25,8 @@ class SelfTrainingSetup:
 def check_recipe(recipe):
     """Refuses, before any data is loaded, what self-training cannot do."""
     config, train = recipe.train.self_training, recipe.train
-    if recipe.data.task != "sequence":
-        raise RecipeError("train.self_training supports sequence classification (data.task=sequence) only")
+    if recipe.data.task not in ("sequence", "pair"):
+        raise RecipeError("train.self_training supports sequence classification (data.task=sequence or pair) only")
     if config.soft_labels and (train.perturbation != "none" or train.instance_weighting != "none"):
         raise RecipeError("train.self_training.soft_labels needs Keras's own train step; the transfer step's loss "
                           "takes label ids (set train.perturbation and train.instance_weighting to none, or "
@@ -77,7 +77,7 @@ def setup(recipe, corpus, model, labels, directory, steps_per_epoch, resume=Fals
                                     directory=run_dir.RunDir(directory).self_training, verbose=verbose)
     if resume:
         callback.restore()
-    train_ds = callback.training_data([e.text for e in corpus.train], labels.encode(corpus.train),
+    train_ds = callback.training_data([e.inputs for e in corpus.train], labels.encode(corpus.train),
                                       train.batch_size, preprocessor=model.preprocessor)
     validation = get_task(recipe.data.task).dataset(dev, labels, model.preprocessor, recipe.eval.batch_size)
     compile_kwargs = {"optimizer": optimizer}

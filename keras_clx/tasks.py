@@ -8,8 +8,18 @@ import numpy as np
 
 from keras_clx.data import iob
 from keras_clx.data.pipeline import labeled_dataset, predict_texts
-from keras_clx.data.token_pipeline import encode_texts, token_dataset, token_text_dataset
-from keras_clx.evaluation.entity_f1 import entity_counts, entity_scores
+from keras_clx.data.token_pipeline import (
+    encode_texts,
+    example_words,
+    gold_word_tags,
+    token_dataset,
+    token_text_dataset,
+)
+from keras_clx.evaluation.entity_f1 import (
+    entity_counts,
+    entity_scores,
+    entity_scores_by_type,
+)
 from keras_clx.evaluation.metrics import accuracy, macro_f1, softmax
 from keras_clx.models.sequence_classifier import SequenceClassifier
 from keras_clx.models.token_classifier import TokenClassifier
@@ -37,7 +47,7 @@ class SequenceTask:
     def predict_proba(self, model, examples, batch_size, verbose=0):
         if not examples:
             return np.zeros((0, model.num_classes))
-        texts = [e.text for e in examples]
+        texts = [e.inputs for e in examples]
         return softmax(predict_texts(model, texts, batch_size, model.preprocessor, verbose=verbose))
 
     def score(self, model, examples, labels, batch_size, verbose=0):
@@ -53,7 +63,15 @@ class SequenceTask:
     def predict(self, model, examples, labels, batch_size, verbose=0):
         """One dict per text: label, its probability and every class probability."""
         probabilities = self.predict_proba(model, examples, batch_size, verbose)
-        return [sequence_row(e.text, labels.names, p, int(p.argmax())) for e, p in zip(examples, probabilities)]
+        return [sequence_row(e.text, labels.names, p, int(p.argmax()), text_pair=e.text_pair)
+                for e, p in zip(examples, probabilities)]
+
+
+class PairTask(SequenceTask):
+    """One label per sentence pair (XNLI, PAWS-X): the sequence classifier over
+    `[CLS] a [SEP] b [SEP]` (BERT, with segment ids) or `<s> a </s></s> b </s>` (XLM-R)."""
+
+    name = "pair"
 
 
 class TokenTask:
@@ -86,7 +104,8 @@ class TokenTask:
 
     def text_dataset(self, examples, preprocessor, batch_size):
         """Batches of `x` only (unlabelled text), tokenised as for training."""
-        return token_text_dataset([e.text for e in examples], preprocessor, batch_size)
+        encoding = encode_texts([e.text for e in examples], preprocessor, words=[example_words(e) for e in examples])
+        return token_text_dataset(None, preprocessor, batch_size, encoding=encoding)
 
     def predict_words(self, model, examples, batch_size, verbose=0):
         """Per text, `(words, probabilities)`: its `(word, start, end)` triples and a
@@ -94,7 +113,8 @@ class TokenTask:
         (a word cut off by truncation gets probability 1 for `O`)."""
         if not examples:
             return []
-        encoding = encode_texts([e.text for e in examples], model.preprocessor)
+        encoding = encode_texts([e.text for e in examples], model.preprocessor,
+                                words=[example_words(e) for e in examples])
         ds = token_text_dataset(None, model.preprocessor, batch_size, encoding=encoding)
         probabilities = softmax(model.predict(ds, verbose=verbose))
         outside = np.eye(probabilities.shape[-1])[0]
@@ -115,20 +135,16 @@ class TokenTask:
         return self.score_outcomes(model, examples, labels, batch_size, verbose)[0]
 
     def score_outcomes(self, model, examples, labels, batch_size, verbose=0):
-        """`(metrics, outcomes)`; outcomes: per text its `ids` and entity `tp`, `fp`, `fn` counts."""
-        from keras_clx.errors import DataError
-
-        gold = []
-        for e in examples:
-            if e.spans is None:
-                raise DataError(f"example {e.id!r} ({e.language}) has no span annotation", path="token data")
-            gold.append(iob.spans_to_word_tags(e.text, e.spans)[1])
+        """`(metrics, outcomes)`: entity P/R/F1 overall and F1 per type (`f1_<type>`);
+        outcomes per text: its `ids` and entity `tp`, `fp`, `fn` counts."""
+        gold = [gold_word_tags(e)[1] for e in examples]
         predicted = [t for _, t in self.predict_tags(model, examples, labels, batch_size, verbose)]
         scores = entity_scores(gold, predicted)
+        per_type = {f"f1_{kind}": s["f1"] for kind, s in entity_scores_by_type(gold, predicted).items()}
         counts = entity_counts(gold, predicted)
         outcomes = {"ids": np.asarray([e.id for e in examples]), "tp": counts[:, 0], "fp": counts[:, 1],
                     "fn": counts[:, 2]}
-        return {name: scores[name] for name in self.metric_names}, outcomes
+        return {**{name: scores[name] for name in self.metric_names}, **per_type}, outcomes
 
     def predict(self, model, examples, labels, batch_size, verbose=0):
         """One dict per text: its words, one tag per word and the predicted spans
@@ -140,7 +156,37 @@ class TokenTask:
         ]
 
 
-TASKS = {"sequence": SequenceTask(), "token": TokenTask()}
+class TaggingTask(TokenTask):
+    """One plain tag per word without IOB structure (UD POS); accuracy over words.
+
+    The run's labels are the tags themselves (`iob.PlainTags`); training,
+    prediction and export share the token task's word-aligned pipeline.
+    """
+
+    name = "tagging"
+    metric_names = ["accuracy"]
+    primary_metric = "accuracy"
+
+    def tags(self, labels):
+        return iob.PlainTags(labels.names)
+
+    def score_outcomes(self, model, examples, labels, batch_size, verbose=0):
+        """`(metrics, outcomes)`: accuracy over words; outcomes per text: its `ids`, and
+        its `correct` and total `words`."""
+        gold = [gold_word_tags(e)[1] for e in examples]
+        predicted = [t for _, t in self.predict_tags(model, examples, labels, batch_size, verbose)]
+        correct = np.asarray([sum(g == p for g, p in zip(gs, ps)) for gs, ps in zip(gold, predicted)], "int64")
+        words = np.asarray([len(gs) for gs in gold], "int64")
+        metrics = {"accuracy": float(correct.sum() / words.sum()) if words.sum() else 0.0}
+        return metrics, {"ids": np.asarray([e.id for e in examples]), "correct": correct, "words": words}
+
+    def predict(self, model, examples, labels, batch_size, verbose=0):
+        """One dict per text: its words and one tag per word (`spans` empty)."""
+        return [token_row(e.text, [w for w, _, _ in words], tags, [])
+                for e, (words, tags) in zip(examples, self.predict_tags(model, examples, labels, batch_size, verbose))]
+
+
+TASKS = {"sequence": SequenceTask(), "pair": PairTask(), "token": TokenTask(), "tagging": TaggingTask()}
 
 
 def get_task(name):

@@ -105,7 +105,7 @@ def test_any_override_text_is_accepted_or_one_line_recipe_error(key, text):
     ("train.perturbation_norm=token", "train.perturbation_norm must be example or batch"),
     ("train.instance_weighting=cos", "train.instance_weighting must be one of none, cosine,"),
     ("train.distribution=ddp", "train.distribution must be none or data_parallel"),
-    ("data.task=tokens", "data.task must be sequence or token"),
+    ("data.task=tokens", "data.task must be one of sequence, pair, token or tagging"),
     ("data.targets=es,es", "data.targets must be a list of distinct language codes"),
     ("data.targets=source", "data.targets ['source'] also in data.sources"),
     ("data.sources=[]", "data.sources needs at least one source language"),

@@ -20,7 +20,8 @@ class LanguageData:
 class CrossLingualCorpus:
     """Labelled source languages and target languages to transfer to.
 
-    `task` is `"sequence"` (one label per text) or `"token"` (labelled spans).
+    `task` is `"sequence"` (one label per text), `"pair"` (one label per text pair),
+    `"token"` (labelled spans) or `"tagging"` (one plain tag per word).
     Labels come from the union of the sources' training data; a label seen in
     a target split but never in the sources is an error (`validate`).
     """
@@ -49,6 +50,8 @@ class CrossLingualCorpus:
         if self.task == "token":
             names = sorted({s.label for e in self.train for s in (e.spans or ())})
             return LabelVocabulary(names)
+        if self.task == "tagging":
+            return LabelVocabulary(sorted({t for e in self.train for t in (e.tags or ())}))
         return LabelVocabulary.from_examples(self.train)
 
     def validate(self):
@@ -65,7 +68,14 @@ class CrossLingualCorpus:
         for lang in self.targets:
             if not self.languages[lang].test:
                 raise DataError(f"target language {lang!r} has an empty test split", path=self.name)
-        if self.task == "sequence":
+        if self.task == "pair":
+            for lang, data in self.languages.items():
+                for split in ("train", "dev", "test", "unlabeled"):
+                    for e in getattr(data, split)[:1]:
+                        if e.text_pair is None:
+                            raise DataError(f"data.task=pair but example {e.id!r} has no second text "
+                                            "(a table needs options.text_pair)", path=f"{self.name}/{lang}/{split}")
+        if self.task in ("sequence", "pair"):
             labels = self.labels
             for lang, data in self.languages.items():
                 for split in ("dev", "test"):

@@ -7,7 +7,8 @@
 | `mldoc` | `mldoc/<language>.{train.<N>,dev,test}` | `train_size` (1000) |
 | `semeval2016` | `semeval2016_absa_restaurants/{train,test}/restaurants_<split>_<language>.xml` | `dev_fraction` |
 | `umsab` | `umsab_xlmt_sentiment/sentiment/<language>/{train,val,test}_{text,labels}.txt` (languages by folder name: `english`, `french`, ...) | none |
-| `table` | any CSV / TSV / JSONL files | `files: {lang: {split: path}}`, `text`, `label`, `format` |
+| `table` | any CSV / TSV / JSONL files | `files: {lang: {split: path}}`, `text`, `label`, `text_pair`, `format` |
+| `xnli`, `pawsx`, `panx`, `conll` | see `data/xtreme.py` | |
 
 Target languages contribute unlabelled text (their train split with labels
 dropped, or an `unlabeled` split), and labelled dev and test splits for the report.
@@ -21,6 +22,7 @@ import random
 import re
 
 from keras_clx.data import readers
+from keras_clx.data import xtreme as _xtreme
 from keras_clx.data.corpus import CrossLingualCorpus, LanguageData
 from keras_clx.data.demo import DemoConfig, make_demo_corpus
 from keras_clx.data.records import Example
@@ -178,7 +180,7 @@ def _load_table(config, options, seed):
             label = None if split == "unlabeled" else options.get("label", "label")
             examples = readers.read_table(
                 path, text=options.get("text", "text"), label=label,
-                format=options.get("format"), default_language=lang,
+                format=options.get("format"), default_language=lang, text_pair=options.get("text_pair"),
             )
             setattr(data, split, examples)
         if lang in config.targets and not data.unlabeled:
@@ -195,6 +197,7 @@ LOADERS = {
     "table": _load_table,
     "umsab": _load_umsab,
 }
+_xtreme.register(LOADERS)
 
 
 def _cap(examples, limit, seed):

@@ -52,7 +52,7 @@ def split_words(text):
     return words
 
 
-def spans_to_word_tags(text, spans):
+def spans_to_word_tags(text, spans, words=None):
     """Words of `text` and their IOB2 tags from character `spans`.
 
     A word belongs to a span if their characters overlap, so a span that cuts a
@@ -64,11 +64,13 @@ def spans_to_word_tags(text, spans):
     Args:
         text: the text.
         spans: `Span`s (character offsets into `text`).
+        words: the `(word, start, end)` triples to tag (default `split_words(text)`;
+            a pre-tokenised `Example` passes its `word_offsets()`).
 
     Returns:
-        `(words, tags)`: `split_words(text)` and one tag per word.
+        `(words, tags)`: the words and one tag per word.
     """
-    words = split_words(text)
+    words = split_words(text) if words is None else list(words)
     tags = ["O"] * len(words)
     for span in sorted(spans, key=lambda s: (s.start, -s.end)):
         covered = [
@@ -198,6 +200,28 @@ class IOBLabels:
         self.types = types
         self.names = ["O"] + [f"{prefix}-{t}" for t in types for prefix in "BI"]
         self.ids = {name: i for i, name in enumerate(self.names)}
+
+    def __len__(self):
+        return len(self.names)
+
+    def encode(self, tags):
+        return [self.ids[tag] for tag in tags]
+
+    def decode(self, ids):
+        return [self.names[i] for i in ids]
+
+
+class PlainTags:
+    """A plain per-word tag set without IOB structure (UD POS): `names[i]` is tag `i`."""
+
+    types = ()
+
+    def __init__(self, names):
+        names = list(names)
+        if len(set(names)) != len(names) or not all(names):
+            raise ValueError(f"tags must be distinct and non-empty, got {names}")
+        self.names = names
+        self.ids = {name: i for i, name in enumerate(names)}
 
     def __len__(self):
         return len(self.names)

@@ -19,8 +19,7 @@ import re
 import sys
 import warnings
 
-from keras_clx.data.records import Example
-from keras_clx.data.records import Span
+from keras_clx.data.records import Example, Span
 from keras_clx.errors import DataError
 
 MLDOC_LANGUAGES = {
@@ -350,6 +349,7 @@ def read_table(
     id=None,
     format=None,
     default_language=None,
+    text_pair=None,
 ):
     """Reads a CSV, TSV or JSON-lines file with named columns.
 
@@ -366,6 +366,7 @@ def read_table(
         format: `"csv"`, `"tsv"` or `"jsonl"`; default from the extension
             (`.csv`, `.tsv`, `.jsonl`, `.json-lines`).
         default_language: language of every row when `language` is not given.
+        text_pair: name of the column with the second text of a sentence pair.
 
     Returns:
         A list of `Example`.
@@ -377,7 +378,7 @@ def read_table(
     if format == "jsonl":
         rows = _jsonl_rows(path)
     else:
-        columns = [c for c in (text, label, language, id) if c is not None]
+        columns = [c for c in (text, text_pair, label, language, id) if c is not None]
         rows = _csv_rows(path, "," if format == "csv" else "\t", columns)
     prefix = _file_id(path)
     seen = {}
@@ -396,7 +397,8 @@ def read_table(
             seen[key] = line
         else:
             key = f"{prefix}:{line}"
-        examples.append(Example(value, lang, key, label=tag))
+        pair = _field(record, text_pair, path, line, "text_pair") if text_pair is not None else None
+        examples.append(Example(value, lang, key, label=tag, text_pair=pair))
     return examples
 
 

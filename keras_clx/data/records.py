@@ -3,7 +3,10 @@
 - labelled text (sequence classification): `label` set;
 - labelled token sequences (token classification): `spans` set, character offsets
   into `text` with the span type (IOB tags are derived from them, see `data/iob.py`);
-- unlabelled text: neither set.
+- sentence pairs (XNLI, PAWS-X): `text_pair` set beside `text`, one label per pair;
+- pre-tokenised text (CoNLL files): `words` set and `text` their space-joined
+  string; entities as `spans` over `text`, or one plain tag per word in `tags`;
+- unlabelled text: no label, spans or tags.
 """
 
 import dataclasses
@@ -30,14 +33,32 @@ class Example:
     id: str
     label: Optional[str] = None
     spans: Optional[tuple] = None
+    text_pair: Optional[str] = None
+    words: Optional[tuple] = None
+    tags: Optional[tuple] = None
 
     @property
     def is_labeled(self):
-        return self.label is not None or self.spans is not None
+        return self.label is not None or self.spans is not None or self.tags is not None
+
+    @property
+    def inputs(self):
+        """What the model reads: `text`, or the pair `(text, text_pair)`."""
+        return self.text if self.text_pair is None else (self.text, self.text_pair)
 
     def unlabeled(self):
         """The same text without its annotations (what a target language offers)."""
-        return dataclasses.replace(self, label=None, spans=None)
+        return dataclasses.replace(self, label=None, spans=None, tags=None)
+
+    def word_offsets(self):
+        """`(word, start, end)` of the given `words` in `text` (`None` without words)."""
+        if self.words is None:
+            return None
+        triples, start = [], 0
+        for word in self.words:
+            triples.append((word, start, start + len(word)))
+            start += len(word) + 1
+        return triples
 
 
 class LabelVocabulary:

@@ -174,6 +174,17 @@ _DATASETS = {
 }
 
 
+def _add_xtreme():
+    from keras_clx.data.xtreme_sources import (
+        XTREME_DATASETS,  # needs DatasetInfo, defined above
+    )
+
+    _DATASETS.update({info.name: info for info in XTREME_DATASETS})
+
+
+_add_xtreme()
+
+
 def list_datasets():
     """Names of the registered data sets, sorted."""
     return sorted(_DATASETS)

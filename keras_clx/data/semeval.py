@@ -18,8 +18,7 @@ import dataclasses
 import os
 import xml.etree.ElementTree as ET
 
-from keras_clx.data.records import Example
-from keras_clx.data.records import Span
+from keras_clx.data.records import Example, Span
 from keras_clx.errors import DataError
 
 TARGET = "TARGET"

@@ -26,10 +26,12 @@ import dataclasses
 
 import numpy as np
 
-from keras_clx.data.iob import IGNORE_INDEX
-from keras_clx.data.iob import align_tags_to_subwords
-from keras_clx.data.iob import spans_to_word_tags
-from keras_clx.data.iob import split_words
+from keras_clx.data.iob import (
+    IGNORE_INDEX,
+    align_tags_to_subwords,
+    spans_to_word_tags,
+    split_words,
+)
 from keras_clx.errors import DataError
 
 _CHUNK = 4096  # words per tokenizer call
@@ -113,8 +115,28 @@ def encode_texts(texts, preprocessor, words=None):
     return WordEncoding(words, counts, x, truncated)
 
 
+def example_words(example):
+    """The `(word, start, end)` triples of an example: its given `words`, else `split_words`."""
+    return example.word_offsets() or split_words(example.text)
+
+
+def gold_word_tags(example, where="token data"):
+    """`(words, tags)` of a labelled example: its plain `tags`, or IOB2 tags from its spans."""
+    words = example_words(example)
+    if example.tags is not None:
+        if len(example.tags) != len(words):
+            raise DataError(f"example {example.id!r} has {len(example.tags)} tags for {len(words)} words", path=where)
+        return words, list(example.tags)
+    if example.spans is None:
+        raise DataError(f"example {example.id!r} ({example.language}) has no span or tag annotation", path=where)
+    return spans_to_word_tags(example.text, example.spans, words=words)
+
+
 def encode_examples(examples, iob_labels, preprocessor):
-    """Word-aligned inputs and per-sub-word tag ids of span-labelled `examples`.
+    """Word-aligned inputs and per-sub-word tag ids of labelled `examples`.
+
+    `iob_labels` is an `IOBLabels` (span-labelled examples) or a `PlainTags`
+    (examples with one plain tag per word).
 
     Returns:
         `(encoding, y)`: a `WordEncoding` and an int32 array
@@ -122,16 +144,18 @@ def encode_examples(examples, iob_labels, preprocessor):
     """
     words, tags = [], []
     for e in examples:
-        if e.spans is None:
-            raise DataError(f"example {e.id!r} ({e.language}) has no span annotation", path="token data")
-        for span in e.spans:
+        for span in e.spans or ():
             if f"B-{span.label}" not in iob_labels.ids:
                 raise DataError(
                     f"span type {span.label!r} of example {e.id!r} ({e.language}) is not in the "
                     f"source span types {iob_labels.types}",
                     path="token data",
                 )
-        text_words, text_tags = spans_to_word_tags(e.text, e.spans)
+        text_words, text_tags = gold_word_tags(e)
+        for tag in text_tags:
+            if tag not in iob_labels.ids:
+                raise DataError(f"tag {tag!r} of example {e.id!r} ({e.language}) is not in the source tag set "
+                                f"{list(iob_labels.names)}", path="token data")
         words.append(text_words)
         tags.append(text_tags)
     return encode_word_tags([e.text for e in examples], words, tags, iob_labels, preprocessor)

@@ -64,3 +64,15 @@ def entity_counts(true_tag_seqs, pred_tag_seqs):
         true, pred = set(extract_entities(true_tags)), set(extract_entities(pred_tags))
         counts[i] = (len(true & pred), len(pred - true), len(true - pred))
     return counts
+
+
+def entity_scores_by_type(true_tag_seqs, pred_tag_seqs):
+    """`entity_scores` of each entity type alone (the rows of seqeval's
+    `classification_report`): `{type: {precision, recall, f1, support, predicted}}`."""
+    types = sorted({kind for seqs in (true_tag_seqs, pred_tag_seqs) for tags in seqs
+                    for kind, _, _ in extract_entities(tags)})
+
+    def only(seqs, kind):
+        return [[tag if tag != "O" and tag[2:] == kind else "O" for tag in tags] for tags in seqs]
+
+    return {kind: entity_scores(only(true_tag_seqs, kind), only(pred_tag_seqs, kind)) for kind in types}

@@ -14,18 +14,20 @@ import numpy as np
 
 
 def outcome_kind(outcomes):
-    """`"token"` (entity counts) or `"sequence"` (label ids)."""
-    return "token" if "tp" in outcomes else "sequence"
+    """`"token"` (entity counts), `"tagging"` (correct words per text) or `"sequence"` (label ids)."""
+    return "token" if "tp" in outcomes else "tagging" if "words" in outcomes else "sequence"
 
 
 def per_example(outcomes):
     """`(n, k)` float statistics whose column sums give every metric (`metrics_from_sums`).
 
     sequence: `[correct, tp_c..., fp_c..., fn_c...]` over the classes in gold or
-    predictions; token: `[tp, fp, fn]`.
+    predictions; token: `[tp, fp, fn]`; tagging: `[correct words, words]`.
     """
     if outcome_kind(outcomes) == "token":
         return np.stack([outcomes["tp"], outcomes["fp"], outcomes["fn"]], axis=-1).astype("float64")
+    if outcome_kind(outcomes) == "tagging":
+        return np.stack([outcomes["correct"], outcomes["words"]], axis=-1).astype("float64")
     true, pred = np.asarray(outcomes["true"]), np.asarray(outcomes["pred"])
     classes = np.union1d(true, pred)
     is_true, is_pred = true[:, None] == classes, pred[:, None] == classes
@@ -44,6 +46,8 @@ def metrics_from_sums(kind, sums, n):
         tp, fp, fn = sums[..., 0], sums[..., 1], sums[..., 2]
         return {"precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn),
                 "f1": _ratio(2 * tp, 2 * tp + fp + fn)}
+    if kind == "tagging":
+        return {"accuracy": _ratio(sums[..., 0], sums[..., 1])}
     classes = (sums.shape[-1] - 1) // 3
     tp, fp, fn = (sums[..., 1 + i * classes:1 + (i + 1) * classes] for i in range(3))
     denominator = 2 * tp + fp + fn
@@ -62,6 +66,8 @@ def errors(outcomes):
     """Per example, its number of errors (the sign test compares these): sequence 0/1, token fp + fn."""
     if outcome_kind(outcomes) == "token":
         return np.asarray(outcomes["fp"]) + np.asarray(outcomes["fn"])
+    if outcome_kind(outcomes) == "tagging":
+        return np.asarray(outcomes["words"]) - np.asarray(outcomes["correct"])
     return (np.asarray(outcomes["true"]) != np.asarray(outcomes["pred"])).astype("int64")
 
 

@@ -7,13 +7,14 @@
   SentencePiece for XLM-R). The default for the demo and the tests.
 - a keras-hub preset name (`bert_base_multi`, `xlm_roberta_base_multi`, ...) or a
   `kaggle://` / `hf://` handle: downloaded by keras-hub on first use.
-- a local preset directory (written by `save_to_preset`).
+- a local preset directory (written by `save_to_preset`), or a local Hugging Face
+  BERT / XLM-R checkpoint directory (`config.json` + `model.safetensors` + `vocab.txt`
+  or `sentencepiece.bpe.model`), converted by keras-hub on load.
 """
 
 import io
 import os
 
-import keras
 import keras_hub
 
 from keras_clx.errors import ClxError
@@ -141,8 +142,38 @@ def initialize_tokenizer(preprocessor):
     return preprocessor
 
 
-def _is_preset_dir(spec):
-    return os.path.isdir(spec) and os.path.exists(os.path.join(spec, "config.json"))
+HF_MODEL_TYPES = {"bert": "vocab.txt", "xlm-roberta": "sentencepiece.bpe.model"}
+
+
+def _check_local_dir(spec):
+    """A one-line `ClxError` unless `spec` is a keras-hub preset or a supported HF checkpoint."""
+    import json
+
+    config_file = os.path.join(spec, "config.json")
+    neither = f"backbone directory {spec!r} is neither a keras-hub preset nor a Hugging Face BERT / XLM-R checkpoint"
+    if not os.path.isdir(spec):
+        raise ClxError(f"backbone directory {spec!r} does not exist")
+    try:
+        with open(config_file, encoding="utf-8") as f:
+            config = json.load(f)
+    except FileNotFoundError:
+        raise ClxError(f"{neither} (no config.json)") from None
+    except (OSError, ValueError) as error:
+        raise ClxError(f"{neither} (config.json unreadable: {error})") from None
+    if not isinstance(config, dict) or "registered_name" in config:
+        return
+    model_type = config.get("model_type")
+    if model_type is None:
+        raise ClxError(f"{neither} (config.json has neither 'registered_name' nor 'model_type')")
+    if model_type not in HF_MODEL_TYPES:
+        raise ClxError(f"backbone directory {spec!r} is a Hugging Face {model_type!r} checkpoint; "
+                       f"supported: {', '.join(HF_MODEL_TYPES)}")
+    required = ["model.safetensors", HF_MODEL_TYPES[model_type]]
+    if model_type == "bert":
+        required.append("tokenizer_config.json")
+    missing = [name for name in required if not os.path.isfile(os.path.join(spec, name))]
+    if missing:
+        raise ClxError(f"Hugging Face {model_type} checkpoint {spec!r} lacks {', '.join(missing)}")
 
 
 def build_backbone(spec, texts=None, sequence_length=128, vocabulary_size=4000, dtype=None):
@@ -150,9 +181,9 @@ def build_backbone(spec, texts=None, sequence_length=128, vocabulary_size=4000, 
     if spec in small_backbone_names():
         backbone, preprocessor = _small_backbone(spec, texts, sequence_length, vocabulary_size, dtype)
         return backbone, initialize_tokenizer(preprocessor)
-    looks_local = os.sep in spec or spec.startswith(".")
-    if looks_local and not _is_preset_dir(spec):
-        raise ClxError(f"backbone directory {spec!r} is not a keras-hub preset (no config.json)")
+    looks_local = os.sep in spec or spec.startswith(".") or os.path.isdir(spec)
+    if looks_local:
+        _check_local_dir(spec)
     known = set(keras_hub.models.Backbone.presets) | set(MULTILINGUAL_PRESETS)
     is_handle = "://" in spec
     if not (looks_local or is_handle or spec in known):
@@ -173,4 +204,20 @@ def build_backbone(spec, texts=None, sequence_length=128, vocabulary_size=4000, 
     except (OSError, ValueError) as error:
         raise ClxError(f"cannot load backbone {spec!r}: {error}") from error
     backbone_family(backbone)
+    if looks_local:
+        _match_hf_accents(spec, preprocessor.tokenizer)
     return backbone, initialize_tokenizer(preprocessor)
+
+
+def _match_hf_accents(spec, tokenizer):
+    """Hugging Face's BERT tokenizer strips accents when it lowercases (unless its
+    `strip_accents` says otherwise); keras-hub's converter only lowercases."""
+    import json
+
+    config_file = os.path.join(spec, "tokenizer_config.json")
+    if not hasattr(tokenizer, "strip_accents") or not os.path.isfile(config_file):
+        return
+    with open(config_file, encoding="utf-8") as f:
+        config = json.load(f)
+    strip = config.get("strip_accents")
+    tokenizer.strip_accents = bool(config.get("do_lower_case", False) if strip is None else strip)

@@ -139,7 +139,11 @@ def export_run(run_dir, out_dir, name=None, version=None, overwrite=False, texts
     path, version = target_dir(out_dir, name, version, overwrite)
     if texts is None:
         texts = sample_texts(recipe, recipe.get("model", {}).get("sequence_length", 64), sample_size)
-    texts = [str(t) for t in texts]
+    texts = [tuple(str(x) for x in t) if isinstance(t, (tuple, list)) else str(t) for t in texts]
+    if task != "pair":
+        texts = ["\t".join(t) if isinstance(t, tuple) else t for t in texts]
+    if task == "pair" and not all(isinstance(t, tuple) and len(t) == 2 for t in texts):
+        raise ClxError("a sentence-pair model is verified on pairs: give text<TAB>second text lines")
     if not texts:
         raise ClxError("no texts to verify the export on")
 
@@ -210,10 +214,10 @@ def _metadata(run_dir, recipe, result, trained_on, tolerance):
 
     labels = json.loads((run_dir / "labels.json").read_text())["labels"]
     tags = None
-    if result.task == "token":
-        from keras_clx.data.iob import IOBLabels
+    if result.task in ("token", "tagging"):
+        from keras_clx.data.iob import IOBLabels, PlainTags
 
-        tags = IOBLabels(labels).names
+        tags = (IOBLabels if result.task == "token" else PlainTags)(labels).names
     return {
         "task": result.task,
         "labels": labels,

@@ -22,6 +22,7 @@ import pathlib
 from keras_clx.errors import ClxError
 
 INPUT_NAME = "text"
+PAIR_INPUT_NAME = "text_pair"  # the second input of a sentence-pair model
 MODEL_ENDPOINT = "model"
 METADATA_FILE = pathlib.Path("assets.extra") / "keras_clx.json"
 
@@ -45,7 +46,13 @@ TOKEN_OUTPUTS = {
     "span_text": ("string", [None, "S"]),
     "num_spans": ("int32", [None]),
 }
-OUTPUTS = {"sequence": SEQUENCE_OUTPUTS, "token": TOKEN_OUTPUTS}
+OUTPUTS = {"sequence": SEQUENCE_OUTPUTS, "pair": SEQUENCE_OUTPUTS, "token": TOKEN_OUTPUTS,
+           "tagging": TOKEN_OUTPUTS}
+
+
+def serving_inputs(task):
+    """The string inputs of `serving_default`: `text`, and `text_pair` for pair models."""
+    return [INPUT_NAME, PAIR_INPUT_NAME] if task == "pair" else [INPUT_NAME]
 
 # `iob.split_words` in RE2: a word is a run of letters, marks and digits; any
 # other non-space character is a word of its own; `str.isspace()` characters
@@ -95,10 +102,44 @@ def _pack(pieces, tokenizer, length):
     }
 
 
-def _sequence_outputs(text, tokenizer, sequence_length, classify, input_names, label_names):
+def _pack_pair(first, second, tokenizer, length, separators):
+    """`[start] a [end]*separators b [end]`, padded to `length`, with segment ids 0 / 1: what
+    `MultiSegmentPacker` does with two segments and 'round_robin' truncation (pieces are
+    taken one from each side in turn, so the longer side is cut first)."""
     import tensorflow as tf
 
-    x = _pack(tokenizer(_sanitize(text)), tokenizer, sequence_length)
+    budget = length - 2 - separators
+    la, lb = (tf.cast(p.row_lengths(), tf.int32) for p in (first, second))
+    keep_a = tf.minimum(la, tf.maximum((budget + 1) // 2, budget - lb))
+    keep_b = tf.minimum(lb, budget - keep_a)
+    a = tf.ragged.boolean_mask(first, tf.ragged.range(la) < keep_a[:, None])
+    b = tf.ragged.boolean_mask(second, tf.ragged.range(lb) < keep_b[:, None])
+    batch = tf.cast(first.nrows(), tf.int32)
+
+    def fill(value, count):
+        return tf.fill(tf.stack([batch, count]), tf.constant(value, tf.int32))
+
+    start, end = fill(tokenizer.start_token_id, 1), fill(tokenizer.end_token_id, 1)
+    packed = tf.concat([start, tf.cast(a, tf.int32), fill(tokenizer.end_token_id, separators),
+                        tf.cast(b, tf.int32), end], axis=1)
+    segments = tf.concat([tf.zeros_like(start), tf.zeros_like(tf.cast(a, tf.int32)), fill(0, separators),
+                          tf.ones_like(tf.cast(b, tf.int32)), tf.ones_like(end)], axis=1)
+    return {
+        "token_ids": packed.to_tensor(default_value=tokenizer.pad_token_id, shape=[None, length]),
+        "padding_mask": tf.ones_like(packed).to_tensor(default_value=0, shape=[None, length]),
+        "segment_ids": segments.to_tensor(default_value=0, shape=[None, length]),
+    }
+
+
+def _sequence_outputs(text, tokenizer, sequence_length, classify, input_names, label_names,
+                      text_pair=None, separators=1):
+    import tensorflow as tf
+
+    if text_pair is None:
+        x = _pack(tokenizer(_sanitize(text)), tokenizer, sequence_length)
+    else:
+        x = _pack_pair(tokenizer(_sanitize(text)), tokenizer(_sanitize(text_pair)), tokenizer, sequence_length,
+                       separators)
     logits = classify({name: x[name] for name in input_names})
     probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
     label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
@@ -170,10 +211,11 @@ def _token_outputs(text, tokenizer, sequence_length, classify, input_names, tag_
     word_probabilities = tf.where(tagged[:, None], at_word, outside[None, :])
     tag_id = tf.argmax(word_probabilities, axis=-1, output_type=tf.int32)
 
-    # === Spans ===
-    begins, entity = tag_entities(tag_id, tf.range(n) == first_in_row)
+    # === Spans (none for plain tags: no span types) ===
+    chunked = tag_id if len(span_types) else tf.zeros_like(tag_id)
+    begins, entity = tag_entities(chunked, tf.range(n) == first_in_row)
     inside = entity >= 0
-    kind = (tag_id - 1) // 2
+    kind = (chunked - 1) // 2
     entity = tf.boolean_mask(entity, inside)
     num_entities = tf.reduce_sum(tf.cast(begins, tf.int32))
 
@@ -200,7 +242,7 @@ def _token_outputs(text, tokenizer, sequence_length, classify, input_names, tag_
         "num_words": tf.cast(words.row_lengths(), tf.int32),
         "span_start": by_span(per_entity(tf.math.unsorted_segment_min, word_start), -1),
         "span_end": by_span(per_entity(tf.math.unsorted_segment_max, word_end), -1),
-        "span_label": by_span(tf.gather(tf.constant(span_types), tf.boolean_mask(kind, begins)), ""),
+        "span_label": by_span(tf.gather(tf.constant(list(span_types) or [""], tf.string), tf.boolean_mask(kind, begins)), ""),
         "span_text": by_span(
             tf.strings.substr(tf.gather(text, span_rows), span_byte_start, span_byte_end - span_byte_start), ""
         ),
@@ -232,16 +274,20 @@ def write_saved_model(run, path):
     if task == "sequence":
         def outputs(text):
             return _sequence_outputs(text, preprocessor.tokenizer, length, classify, input_names, run.labels.names)
-    elif task == "token":
-        from keras_clx.data.iob import IOBLabels
+    elif task == "pair":
+        separators = 2 if "segment_ids" not in input_names else 1  # XLM-R: </s></s>
 
-        tags = IOBLabels(run.labels.names)
+        def outputs(text, text_pair):
+            return _sequence_outputs(text, preprocessor.tokenizer, length, classify, input_names, run.labels.names,
+                                     text_pair=text_pair, separators=separators)
+    elif task in ("token", "tagging"):
+        tags = run.task.tags(run.labels)
 
         def outputs(text):
             return _token_outputs(text, preprocessor.tokenizer, length, classify, input_names, tags.names, tags.types)
     else:
         raise ClxError(f"cannot export task {task!r}; tasks: {sorted(OUTPUTS)}")
 
-    serve = tf.function(outputs, input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
+    serve = tf.function(outputs, input_signature=[tf.TensorSpec([None], tf.string, name=n) for n in serving_inputs(task)])
     archive.add_endpoint("serving_default", serve)
     archive.write_out(str(path), verbose=False)

@@ -79,7 +79,7 @@ def sample_texts(recipe, sequence_length, size=32, seed=0):
     pools = []
     for lang in corpus.sources + corpus.targets:
         data = corpus.languages[lang]
-        pool = [e.text for e in (data.dev or data.test or data.unlabeled) if e.text.strip()]
+        pool = [e.inputs for e in (data.dev or data.test or data.unlabeled) if e.text.strip()]
         if pool:
             pools.append(pool)
     texts = []
@@ -88,6 +88,11 @@ def sample_texts(recipe, sequence_length, size=32, seed=0):
         if len(texts) >= size:
             break
     texts = texts[:size]
+    if recipe.data.task == "pair":  # an empty pair, and a long one that truncation cuts on both sides
+        long_text = " ".join(t[0] for t in texts) or "long"
+        while len(long_text.split()) < 4 * sequence_length:
+            long_text = f"{long_text} {long_text}"
+        return texts + [("", ""), (long_text, long_text[: len(long_text) // 3])]
     long_text = " ".join(texts or ["long"])
     while len(long_text.split()) < 4 * sequence_length:
         long_text = f"{long_text} {long_text}"
@@ -98,9 +103,10 @@ def reference_outputs(run, texts):
     """The trained model's answers on `texts`: JSON-able, per task."""
     from keras_clx.data.records import Example
 
-    examples = [Example(t, "unknown", str(i)) for i, t in enumerate(texts)]
+    examples = [Example(t, "unknown", str(i)) if isinstance(t, str) else Example(t[0], "unknown", str(i), text_pair=t[1])
+                for i, t in enumerate(texts)]
     batch = run.recipe.eval.batch_size
-    if run.recipe.data.task == "token":
+    if run.recipe.data.task in ("token", "tagging"):
         words = run.task.predict_words(run.model, examples, batch)
         return {
             "words": [[list(w) for w in text_words] for text_words, _ in words],

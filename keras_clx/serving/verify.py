@@ -13,7 +13,7 @@ import sys
 import tempfile
 
 from keras_clx.errors import ClxError
-from keras_clx.serving.graph import INPUT_NAME, OUTPUTS, to_bytes, to_text
+from keras_clx.serving.graph import OUTPUTS, serving_inputs, to_bytes, to_text
 
 
 def verify_in_fresh_process(path, texts):
@@ -28,16 +28,22 @@ def verify_in_fresh_process(path, texts):
 
     with tempfile.TemporaryDirectory(prefix="keras_clx_verify_") as tmp:
         request, result = pathlib.Path(tmp) / "texts.json", pathlib.Path(tmp) / "result.json"
-        request.write_text(json.dumps([to_bytes(t).hex() for t in texts]))
+        request.write_text(json.dumps([[to_bytes(t).hex() for t in _columns(text)] for text in texts]))
         run_module(__spec__.name, path, request, result, backend="tensorflow", what="reloading the SavedModel")
         return json.loads(result.read_text())
+
+
+def _columns(text):
+    """A text, or a sentence pair `(text, text_pair)`, as a list of the inputs' strings."""
+    return list(text) if isinstance(text, (tuple, list)) else [text]
 
 
 def check_signature(task, signature):
     """Raises a `ClxError` unless `serving_default` has the contract's input and output dtypes."""
     inputs = signature["inputs"]
-    if inputs != {INPUT_NAME: ["string", [None]]}:
-        raise ClxError(f"verification failed: serving_default takes {inputs}, expected {INPUT_NAME}: string [None]")
+    expected_inputs = {name: ["string", [None]] for name in serving_inputs(task)}
+    if inputs != expected_inputs:
+        raise ClxError(f"verification failed: serving_default takes {inputs}, expected {expected_inputs}")
     got = {name: dtype for name, (dtype, _) in signature["outputs"].items()}
     expected = {name: dtype for name, (dtype, _) in OUTPUTS[task].items()}
     if got != expected:
@@ -51,7 +57,7 @@ def compare(task, reference, outputs, texts):
     """
     import numpy as np
 
-    if task == "sequence":
+    if task in ("sequence", "pair"):
         expected = np.asarray(reference["probabilities"], dtype="float64")
         got = np.asarray(outputs["probabilities"], dtype="float64")
         if expected.shape != got.shape:
@@ -65,7 +71,7 @@ def compare(task, reference, outputs, texts):
             for j in range(count)
         ]
         if served != [list(w) for w in words]:
-            raise ClxError(f"verification failed: text {i} ({texts[i][:40]!r}) is split into words "
+            raise ClxError(f"verification failed: text {i} ({str(texts[i])[:40]!r}) is split into words "
                            f"differently by the SavedModel")
         if count:
             got = np.asarray(outputs["tag_probabilities"][i], dtype="float64")[:count]
@@ -98,10 +104,11 @@ def main(path, request, result):
     import tensorflow_text  # noqa: F401  (registers the tf-text ops of the graph)
     from tensorflow.core.protobuf import saved_model_pb2
 
-    texts = [bytes.fromhex(t) for t in json.loads(pathlib.Path(request).read_text())]
+    texts = [[bytes.fromhex(t) for t in text] for text in json.loads(pathlib.Path(request).read_text())]
     signature = tf.saved_model.load(path).signatures["serving_default"]
     _, inputs = signature.structured_input_signature
-    outputs = signature(**{name: tf.constant(texts, tf.string) for name in inputs})
+    names = sorted(inputs, key=lambda name: name != "text")  # text, then text_pair
+    outputs = signature(**{name: tf.constant([t[k] for t in texts], tf.string) for k, name in enumerate(names)})
     graph = saved_model_pb2.SavedModel.FromString((pathlib.Path(path) / "saved_model.pb").read_bytes())
     ops = {n.op for g in graph.meta_graphs for n in g.graph_def.node} | {
         n.op for g in graph.meta_graphs for f in g.graph_def.library.function for n in f.node_def}

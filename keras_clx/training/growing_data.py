@@ -40,7 +40,14 @@ class TrainingData:
         order = np.resize(order, self.steps() * self.batch_size)
         for start in range(0, len(order), self.batch_size):
             rows = order[start:start + self.batch_size]
-            yield np.array([texts[i] for i in rows], dtype=object), targets[rows]
+            if self.pairs:  # sentence pairs: two string columns
+                yield tuple(np.array([texts[i][k] for i in rows], dtype=object) for k in (0, 1)), targets[rows]
+            else:
+                yield np.array([texts[i] for i in rows], dtype=object), targets[rows]
+
+    @property
+    def pairs(self):
+        return bool(self.texts) and isinstance(self.texts[0], tuple)
 
     def dataset(self, preprocessor=None):
         import tensorflow as tf
@@ -50,7 +57,7 @@ class TrainingData:
         ds = tf.data.Dataset.from_generator(
             self.batches,
             output_signature=(
-                tf.TensorSpec((None,), tf.string),
+                (tf.TensorSpec((None,), tf.string),) * 2 if self.pairs else tf.TensorSpec((None,), tf.string),
                 tf.TensorSpec(target_shape, target_dtype),
             ),
         )

@@ -189,13 +189,14 @@ class RoundState:
             "completed_round": self.completed, "best_round": self.best_round, "best_value": self.best_value,
             "wait": self.wait, "stop_reason": self.stop_reason, "history": self.history.to_dict(),
             "pseudo_labels": self.pseudo_labels,
-            "pool": [{"id": e.id, "text": e.text, "language": e.language} for e in self.pool],
+            "pool": [{"id": e.id, "text": e.text, "language": e.language,
+                      **({"text_pair": e.text_pair} if e.text_pair is not None else {})} for e in self.pool],
         }
 
     @classmethod
     def from_dict(cls, data):
         return cls(RoundHistory.from_dict(data["history"]),
-                   [Example(p["text"], p["language"], p["id"]) for p in data["pool"]],
+                   [Example(p["text"], p["language"], p["id"], text_pair=p.get("text_pair")) for p in data["pool"]],
                    data["pseudo_labels"], data["completed_round"], data["best_round"], data["best_value"],
                    data["wait"], data["stop_reason"])
 

@@ -54,6 +54,11 @@ from keras_clx.training.selection import (  # noqa: F401  (re-exported: the publ
 )
 
 
+def _inputs(item):
+    """A pseudo-label's model input: its text, or `(text, text_pair)` for a sentence pair."""
+    return (item["text"], item["text_pair"]) if "text_pair" in item else item["text"]
+
+
 def _as_examples(unlabeled):
     examples = []
     for i, item in enumerate(unlabeled):
@@ -178,7 +183,7 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         self._data = TrainingData(texts, targets, batch_size, self.settings.seed)
         self._preprocessor = preprocessor
         if self.pseudo_labels:
-            self._data.add([p["text"] for p in self.pseudo_labels], self._pseudo_targets(self.pseudo_labels))
+            self._data.add([_inputs(p) for p in self.pseudo_labels], self._pseudo_targets(self.pseudo_labels))
         return self._data.dataset(preprocessor)
 
     def _pseudo_targets(self, items):
@@ -313,7 +318,7 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         """Class probabilities of the pool (or of `examples`), predicted in batches."""
         examples = self.pool if examples is None else examples
         outputs = predict_texts(
-            self.model, [e.text for e in examples], self.settings.prediction_batch_size,
+            self.model, [e.inputs for e in examples], self.settings.prediction_batch_size,
             preprocessor=self._preprocessor, verbose=1 if self.verbose else 0,
         )
         return softmax(outputs) if self.settings.from_logits else np.asarray(outputs, dtype="float64")
@@ -335,6 +340,8 @@ class SelfTrainingCallback(keras.callbacks.Callback):
             example = self.pool[index]
             item = {"id": example.id, "text": example.text, "language": example.language, "round": round_,
                     "label": int(label), "confidence": float(confidence)}
+            if example.text_pair is not None:
+                item["text_pair"] = example.text_pair
             if self.settings.soft_labels:
                 item["target"] = [float(p) for p in probabilities[index]]
             items.append(item)
@@ -342,7 +349,7 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         self.state.pool = [e for i, e in enumerate(self.pool) if i not in taken]
         self.pseudo_labels.extend(items)
         if items:
-            self._data.add([p["text"] for p in items], self._pseudo_targets(items))
+            self._data.add([_inputs(p) for p in items], self._pseudo_targets(items))
         self._record_selection(round_, selection, items)
         return len(items)
 

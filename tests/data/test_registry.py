@@ -52,7 +52,7 @@ def leftovers(root):
 
 
 def test_registered_datasets():
-    assert registry.list_datasets() == ["mldoc", "mtod", "semeval2016", "umsab"]
+    assert registry.list_datasets() == ["mldoc", "mtod", "panx", "pawsx", "semeval2016", "umsab", "xnli"]
     mtod = registry.get_dataset("mtod")
     assert mtod.url == (
         "https://download.pytorch.org/data/multilingual_task_oriented_dialog_slotfilling.zip"
@@ -66,7 +66,7 @@ def test_registered_datasets():
 
 
 def test_unknown_dataset_suggests_closest_name():
-    message = "unknown dataset 'mtd'; did you mean 'mtod'\\? Known datasets: mldoc, mtod, semeval"
+    message = "unknown dataset 'mtd'; did you mean 'mtod'\\? Known datasets: mldoc, mtod, panx, pawsx, semeval"
     with pytest.raises(ClxError, match=message):
         registry.get_dataset("mtd")
     with pytest.raises(ClxError, match="unknown dataset 'zzz'. Known datasets"):
@@ -86,6 +86,9 @@ def test_data_dir_resolution(tmp_path, monkeypatch):
         "semeval2016": "semeval2016_absa_restaurants",
         "umsab": "umsab_xlmt_sentiment",
         "mldoc": "mldoc",
+        "xnli": "xnli",
+        "pawsx": "pawsx",
+        "panx": "panx",
     }
 
 

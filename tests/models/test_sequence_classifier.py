@@ -74,7 +74,7 @@ def test_local_preset_directory_round_trip(trained, tmp_path):
 def test_unknown_backbones_are_clear_errors(tmp_path):
     with pytest.raises(ClxError, match="unknown backbone 'bert_tiy'; did you mean 'bert_tiny'"):
         build_backbone("bert_tiy", ["a b c"])
-    with pytest.raises(ClxError, match="is not a keras-hub preset"):
+    with pytest.raises(ClxError, match="is neither a keras-hub preset nor a Hugging Face BERT / XLM-R checkpoint"):
         build_backbone(str(tmp_path))
 
 
