@@ -24,8 +24,8 @@ _EXPORTS = {
     # studies: seeds x variants, paired statistics
     "run_study": "keras_clx.study",
     "make_plan": "keras_clx.study",
-    "StudyPlan": "keras_clx.study",
-    "study_report": "keras_clx.evaluation.study_report",
+    "StudyPlan": "keras_clx.study_plan",
+    "study_report": "keras_clx.study_report",
     # data
     "Example": "keras_clx.data.records",
     "Span": "keras_clx.data.records",
@@ -37,7 +37,7 @@ _EXPORTS = {
     "load_corpus": "keras_clx.data.datasets",
     "read_mtod": "keras_clx.data.readers",
     "read_mldoc": "keras_clx.data.readers",
-    "read_table": "keras_clx.data.readers",
+    "read_table": "keras_clx.data.table",
     "read_texts": "keras_clx.data.readers",
     "read_semeval": "keras_clx.data.semeval",
     "read_xnli": "keras_clx.data.pairs",

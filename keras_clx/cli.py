@@ -261,7 +261,7 @@ def export(ctx, run_dir, out, name, version, overwrite, verify_input, sample_siz
 def study(ctx, recipe, overrides, seeds, vary, variants, out, data_dir, report_dir, bootstrap_samples):
     """Run RECIPE over seeds x variants and compare each variant with the baseline (writes OUT/study.*)."""
     from keras_clx.errors import ClxError
-    from keras_clx.evaluation.study_report import format_markdown, study_report
+    from keras_clx.study_report import format_markdown, study_report
 
     if bool(recipe) == bool(report_dir):
         raise ClxError("give a RECIPE to run, or --report DIR to aggregate a study (one of them)")

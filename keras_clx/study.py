@@ -15,14 +15,13 @@ made by `keras_clx.fit`:
 
     <out>/plan.json                       the grid: recipe, --set overrides, seeds, variants
     <out>/<variant>/seed<N>/              one run (or leave-one-out run) per cell
-    <out>/study.md / .csv / .json / .png  the aggregation (`keras_clx.evaluation.study_report`)
+    <out>/study.md / .csv / .json / .png  the aggregation (`keras_clx.study_report`)
 
 Cells run one after another in this process. A cell whose `report.json` exists is
 skipped, an interrupted self-training (or leave-one-out) cell is resumed, any other
 incomplete cell is trained again, so a killed study continues where it stopped.
 """
 
-import dataclasses
 import itertools
 import json
 import pathlib
@@ -33,47 +32,10 @@ from keras_clx import run_dir
 from keras_clx.errors import ClxError, RecipeError
 from keras_clx.recipes import load_recipe, resolve_recipe_path
 from keras_clx.run_dir import RunDir
+from keras_clx.study_plan import PLAN_FILE, StudyPlan, Variant
+from keras_clx.study_report import study_report
 
-PLAN_FILE = "plan.json"
 _SECTIONS = ("train.", "data.", "model.", "eval.")
-
-
-@dataclasses.dataclass
-class Variant:
-    """One column of a study: its overrides, a label and a directory name."""
-
-    label: str
-    directory: str
-    overrides: list
-
-
-@dataclasses.dataclass
-class StudyPlan:
-    """The grid of a study: variants (the first is the baseline) x seeds."""
-
-    recipe: str
-    overrides: list
-    seeds: list
-    vary: list  # [[key, [values]]]
-    variants: list  # [Variant]
-    task: str = "sequence"
-    primary_metric: str = "accuracy"  # the task's
-    description: str = ""
-
-    def cells(self, directory):
-        """`[(variant, seed, run_dir)]` in the order they run (variant-major)."""
-        directory = pathlib.Path(directory)
-        return [(v, s, directory / v.directory / f"seed{s}") for v in self.variants for s in self.seeds]
-
-    def cell_recipe(self, variant, seed):
-        return load_recipe(self.recipe, [*self.overrides, *variant.overrides, f"train.seed={seed}"])
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data):
-        return cls(**{**data, "variants": [Variant(**v) for v in data["variants"]]})
 
 
 def parse_seeds(text):
@@ -273,7 +235,6 @@ def run_study(recipe, out_dir, seeds=(0,), vary=(), overrides=(), verbose=1, cal
     import keras
 
     from keras_clx import runs
-    from keras_clx.evaluation.study_report import study_report
 
     plan = make_plan(recipe, seeds, vary, overrides, variants=variants)
     directory = pathlib.Path(out_dir)

@@ -17,7 +17,7 @@ from keras_clx.evaluation import study_stats
 from keras_clx.evaluation.entity_f1 import entity_counts, entity_scores
 from keras_clx.evaluation.metrics import accuracy, macro_f1
 from keras_clx.evaluation.report import LanguageResult, Report, read_outcomes
-from keras_clx.evaluation.study_report import study_report
+from keras_clx.study_report import study_report
 
 TINY = [
     "data.options={'train_size': 32, 'dev_size': 8, 'test_size': 16, 'unlabeled_size': 16}", "data.targets=near,far",

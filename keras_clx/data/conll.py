@@ -17,7 +17,7 @@ whitespace-separated when the line has no tab (CoNLL-2003); `word_column` and
 import pathlib
 
 from keras_clx.data.iob import tag_chunks
-from keras_clx.data.readers import _file_id, _lines
+from keras_clx.data.readers import file_id, numbered_lines
 from keras_clx.data.records import Example, Span
 from keras_clx.errors import DataError
 
@@ -27,7 +27,7 @@ SCHEMES = ("iob", "tags")
 def _sentences(path, word_column, tag_column, labeled):
     """Yields `(first line, words, tags, tag lines)` per sentence."""
     words, tags, lines = [], [], []
-    for line, row in _lines(path):
+    for line, row in numbered_lines(path):
         if not row.strip():
             if words:
                 yield lines[0], words, tags, lines
@@ -83,7 +83,7 @@ def read_conll(path, language, scheme="iob", word_column=0, tag_column=-1, label
     if scheme not in SCHEMES:
         raise DataError(f"unknown tag scheme {scheme!r}; expected one of {list(SCHEMES)}", path)
     path = pathlib.Path(path)
-    prefix, strip = _file_id(path), f"{language}:"
+    prefix, strip = file_id(path), f"{language}:"
     examples = []
     for first, words, tags, lines in _sentences(path, word_column, tag_column, labeled):
         words = tuple(w[len(strip):] if w.startswith(strip) and len(w) > len(strip) else w for w in words)

@@ -27,6 +27,7 @@ from keras_clx.data.corpus import CrossLingualCorpus, LanguageData
 from keras_clx.data.demo import DemoConfig, make_demo_corpus
 from keras_clx.data.records import Example
 from keras_clx.data.registry import dataset_dir
+from keras_clx.data.table import read_table
 from keras_clx.errors import ClxError, DataError
 
 _MLDOC_NAMES = {code: name for name, code in readers.MLDOC_LANGUAGES.items()}
@@ -132,8 +133,8 @@ _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 def _read_umsab(folder, split, language):
     """`<split>_text.txt` + `<split>_labels.txt`, aligned line by line (TweetEval format)."""
     text_path, label_path = _require(folder / f"{split}_text.txt"), _require(folder / f"{split}_labels.txt")
-    texts = [t for _, t in readers._lines(text_path)]
-    labels = [t.strip() for _, t in readers._lines(label_path)]
+    texts = [t for _, t in readers.numbered_lines(text_path)]
+    labels = [t.strip() for _, t in readers.numbered_lines(label_path)]
     if len(texts) != len(labels):
         raise DataError(f"{len(texts)} texts but {len(labels)} labels in {label_path.name}", path=text_path)
     examples = []
@@ -178,7 +179,7 @@ def _load_table(config, options, seed):
                 raise ClxError(f"data.options.files.{lang}: unknown split {split!r} (train, dev, test, unlabeled)")
             path = _require(root / path)
             label = None if split == "unlabeled" else options.get("label", "label")
-            examples = readers.read_table(
+            examples = read_table(
                 path, text=options.get("text", "text"), label=label,
                 format=options.get("format"), default_language=lang, text_pair=options.get("text_pair"),
             )

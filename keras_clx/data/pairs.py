@@ -12,7 +12,7 @@ Every malformed line is a `DataError` naming the file and line.
 
 import pathlib
 
-from keras_clx.data.readers import _file_id, _lines
+from keras_clx.data.readers import file_id, numbered_lines
 from keras_clx.data.records import Example
 from keras_clx.errors import DataError
 
@@ -29,7 +29,7 @@ def _rows(path, columns):
     """
     order, width = list(range(len(columns))), len(columns)
     seen = False
-    for line, row in _lines(path):
+    for line, row in numbered_lines(path):
         if not row.strip():
             continue
         fields = row.split("\t")
@@ -58,7 +58,7 @@ def _pair(path, line, a, b, what):
 def read_xnli(path, language):
     """Reads an XNLI file (see the module docstring) as `language`'s examples."""
     path = pathlib.Path(path)
-    prefix = _file_id(path)
+    prefix = file_id(path)
     official = path.name.startswith("xnli.")
     columns = ["language", "gold_label", "sentence1", "sentence2"] if official else ["premise", "hypothesis", "label"]
     examples = []
@@ -82,7 +82,7 @@ def read_xnli(path, language):
 def read_pawsx(path, language):
     """Reads a PAWS-X file (see the module docstring) as `language`'s examples, label `0`/`1`."""
     path = pathlib.Path(path)
-    prefix = _file_id(path)
+    prefix = file_id(path)
     examples = []
     for line, (a, b, label) in _rows(path, ["sentence1", "sentence2", "label"]):
         a, b = _pair(path, line, a, b, ("sentence1", "sentence2"))

@@ -6,7 +6,8 @@ import re
 import pytest
 
 from keras_clx.data.datasets import load_corpus
-from keras_clx.data.readers import read_mtod, read_table
+from keras_clx.data.readers import read_mtod
+from keras_clx.data.table import read_table
 from keras_clx.errors import DataError
 from keras_clx.recipes import DataConfig
 

@@ -2,14 +2,16 @@ import random
 
 import pytest
 
-from keras_clx.data.iob import IGNORE_INDEX
-from keras_clx.data.iob import IOBLabels
-from keras_clx.data.iob import align_tags_to_subwords
-from keras_clx.data.iob import spans_to_word_tags
-from keras_clx.data.iob import split_words
-from keras_clx.data.iob import subword_predictions_to_words
-from keras_clx.data.iob import tag_chunks
-from keras_clx.data.iob import tags_to_spans
+from keras_clx.data.iob import (
+    IGNORE_INDEX,
+    IOBLabels,
+    align_tags_to_subwords,
+    spans_to_word_tags,
+    split_words,
+    subword_predictions_to_words,
+    tag_chunks,
+    tags_to_spans,
+)
 from keras_clx.data.records import Span
 
 LABELS = IOBLabels(["TARGET"])

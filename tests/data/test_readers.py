@@ -4,11 +4,9 @@ import re
 
 import pytest
 
-from keras_clx.data.readers import read_mldoc
-from keras_clx.data.readers import read_mtod
-from keras_clx.data.readers import read_table
-from keras_clx.data.readers import read_texts
+from keras_clx.data.readers import read_mldoc, read_mtod, read_texts
 from keras_clx.data.records import Span
+from keras_clx.data.table import read_table
 from keras_clx.errors import DataError
 
 TOKENS = json.dumps({"tokenizations": [{"tokens": [], "tokenSpans": []}]})

@@ -2,12 +2,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from keras_clx.data.iob import spans_to_word_tags
-from keras_clx.data.iob import tag_chunks
+from keras_clx.data.iob import spans_to_word_tags, tag_chunks
 from keras_clx.data.records import Span
-from keras_clx.data.semeval import POLARITIES
-from keras_clx.data.semeval import language_from_filename
-from keras_clx.data.semeval import read_semeval
+from keras_clx.data.semeval import POLARITIES, language_from_filename, read_semeval
 from keras_clx.errors import DataError
 
 HEADER = (

@@ -16,17 +16,9 @@ from keras_clx.errors import ClxError
 from keras_clx.evaluation import study_stats
 from keras_clx.evaluation.report import outcomes_file, read_outcomes
 from keras_clx.run_dir import MANIFEST
+from keras_clx.study_plan import load_plan
 
 AVERAGE = "target avg"
-
-
-def load_plan(directory):
-    from keras_clx.study import PLAN_FILE, StudyPlan
-
-    path = pathlib.Path(directory) / PLAN_FILE
-    if not path.is_file():
-        raise ClxError(f"{directory} holds no study ({PLAN_FILE} is missing)")
-    return StudyPlan.from_dict(json.loads(path.read_text()))
 
 
 def read_cell(path):
