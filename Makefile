@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BACKENDS ?= tensorflow jax torch
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-backend bench clean
+.PHONY: setup demo lint test test-backend bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,12 @@ setup: $(VENV)/.installed
 demo: setup
 	$(BIN)/keras-clx fit recipes/demo.py
 
-# The whole suite once per backend, as keras-hub's CI matrix does.
-test: setup
+# Lint and format check (ruff), then the whole suite once per backend, as keras-hub's CI matrix does.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
 	@set -e; for backend in $(BACKENDS); do \
 		echo "=== KERAS_BACKEND=$$backend"; \
 		KERAS_BACKEND=$$backend $(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS); \

@@ -35,9 +35,10 @@ class StudyPlan:
     description: str = ""
 
     def cells(self, directory):
-        """`[(variant, seed, run_dir)]` in the order they run (variant-major)."""
+        """`[(variant, seed, run_dir)]` in the order they run: seed-major, so that a study
+        stopped early compares every variant on its first seeds."""
         directory = pathlib.Path(directory)
-        return [(v, s, directory / v.directory / f"seed{s}") for v in self.variants for s in self.seeds]
+        return [(v, s, directory / v.directory / f"seed{s}") for s in self.seeds for v in self.variants]
 
     def cell_recipe(self, variant, seed):
         return load_recipe(self.recipe, [*self.overrides, *variant.overrides, f"train.seed={seed}"])

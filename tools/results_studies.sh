@@ -22,9 +22,9 @@ for which in "${@:-umsab mtod semeval_polarity semeval_targets}"; do
       [ "$which" = mtod ] && extra=(--set model.backbone=bert_tiny --set train.learning_rate=2e-3
                                    --set train.epochs=4 --set data.max_eval_examples=2000)
       study "$which" "$recipe" "${extra[@]}" \
-        --variant "vanilla:" --variant "random: train.perturbation=random" \
-        --variant "adversarial: $ADV" --variant "adversarial-eps0.1: $ADV train.epsilon=0.1" \
-        --variant "adv+st: $ADV $ST" --variant "iw-cosine: $IW" --variant "all-three: $ADV $ST $IW" ;;
+        --variant "vanilla:" --variant "adversarial: $ADV" --variant "adversarial-eps0.1: $ADV train.epsilon=0.1" \
+        --variant "adv+st: $ADV $ST" --variant "iw-cosine: $IW" --variant "random: train.perturbation=random" \
+        --variant "all-three: $ADV $ST $IW" ;;
     semeval_polarity)
       study semeval_polarity recipes/semeval_iw.py --set data.task=sequence --set train.instance_weighting=none \
         --variant "vanilla:" --variant "adversarial: $ADV" --variant "adv+st: $ADV $ST" \

@@ -21,7 +21,7 @@ import pathlib
 import random
 import re
 
-from keras_clx.data import readers
+from keras_clx.data import languages, readers
 from keras_clx.data import xtreme as _xtreme
 from keras_clx.data.corpus import CrossLingualCorpus, LanguageData
 from keras_clx.data.demo import DemoConfig, make_demo_corpus
@@ -30,8 +30,8 @@ from keras_clx.data.registry import dataset_dir
 from keras_clx.data.table import read_table
 from keras_clx.errors import ClxError, DataError
 
-_MLDOC_NAMES = {code: name for name, code in readers.MLDOC_LANGUAGES.items()}
-_SEMEVAL_NAMES = {"en": "english", "es": "spanish", "fr": "french", "nl": "dutch", "ru": "russian", "tr": "turkish"}
+_MLDOC_NAMES = languages.names(languages.MLDOC)
+_SEMEVAL_NAMES = languages.names(languages.SEMEVAL2016)
 
 
 def _require(path):

@@ -17,19 +17,11 @@ import pathlib
 import re
 import warnings
 
+from keras_clx.data import languages
 from keras_clx.data.records import Example, Span
 from keras_clx.errors import DataError
 
-MLDOC_LANGUAGES = {
-    "english": "en",
-    "german": "de",
-    "french": "fr",
-    "spanish": "es",
-    "italian": "it",
-    "russian": "ru",
-    "japanese": "ja",
-    "chinese": "zh",
-}
+MLDOC_LANGUAGES = {name: code for code, name in languages.names(languages.MLDOC).items()}
 
 
 _TEXT_SUFFIXES = (".tsv", ".csv", ".jsonl", ".json-lines", ".txt")

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from typing import Optional
 
+from keras_clx.data import languages
 from keras_clx.data.download import extract, fetch
 from keras_clx.errors import ClxError
 
@@ -68,13 +69,9 @@ class DatasetInfo:
 
 
 _MTOD_SPLITS = [(lang, split) for lang in ("en", "es", "th") for split in ("train", "eval", "test")]
-_SEMEVAL_LANGUAGES = ("dutch", "english", "french", "russian", "spanish", "turkish")
-_UMSAB_LANGUAGES = (
-    "arabic", "english", "french", "german", "hindi", "italian", "portuguese", "spanish"
-)
-_MLDOC_LANGUAGES = (
-    "chinese", "english", "french", "german", "italian", "japanese", "russian", "spanish"
-)
+_SEMEVAL_LANGUAGES = sorted(languages.names(languages.SEMEVAL2016).values())
+_UMSAB_LANGUAGES = sorted(languages.names(languages.UMSAB).values())
+_MLDOC_LANGUAGES = sorted(languages.names(languages.MLDOC).values())
 _MLDOC_SPLITS = ("train.1000", "train.2000", "train.5000", "train.10000", "dev", "test")
 
 _DATASETS = {

@@ -18,20 +18,14 @@ import dataclasses
 import os
 import xml.etree.ElementTree as ET
 
+from keras_clx.data import languages
 from keras_clx.data.records import Example, Span
 from keras_clx.errors import DataError
 
 TARGET = "TARGET"
 POLARITIES = ("positive", "negative", "neutral")
 
-_LANGUAGES = {
-    "english": "en",
-    "spanish": "es",
-    "french": "fr",
-    "dutch": "nl",
-    "russian": "ru",
-    "turkish": "tr",
-}
+_LANGUAGES = {name: code for code, name in languages.names(languages.SEMEVAL2016).items()}
 
 
 @dataclasses.dataclass

@@ -14,14 +14,15 @@ there is one, else their dev split's.
 
 import random
 
+from keras_clx.data import languages
 from keras_clx.data.conll import read_conll
 from keras_clx.data.corpus import LanguageData
 from keras_clx.data.pairs import read_pawsx, read_xnli
 from keras_clx.data.registry import dataset_dir
 from keras_clx.errors import ClxError
 
-XNLI_LANGUAGES = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
-PAWSX_LANGUAGES = ("de", "en", "es", "fr", "ja", "ko", "zh")
+XNLI_LANGUAGES = languages.XNLI
+PAWSX_LANGUAGES = languages.PAWSX
 
 
 def _split(examples, fraction, seed):

@@ -1,8 +1,9 @@
 """Registry entries of the XTREME tasks' data sets: XNLI, PAWS-X (official releases), PAN-X."""
 
+from keras_clx.data import languages
 from keras_clx.data.registry import DatasetInfo
 
-_PAWSX_LANGUAGES = ("de", "en", "es", "fr", "ja", "ko", "zh")
+_PAWSX_LANGUAGES = languages.PAWSX
 
 XTREME_DATASETS = [
     DatasetInfo(
