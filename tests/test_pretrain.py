@@ -130,17 +130,21 @@ def test_preset_fine_tunes_in_fit_and_loads_in_a_fresh_process(pretrained, tiny_
     assert float(result.stdout.strip().splitlines()[-1]) == pytest.approx(float(here), rel=1e-5, abs=1e-4)
 
 
-def test_fit_chains_pretraining_into_the_run_directory(tiny_recipe_module, tmp_path):
+@pytest.mark.parametrize("backbone", ["bert_tiny", "xlmr_tiny"])
+def test_fit_chains_pretraining_into_the_run_directory(backbone, tiny_recipe_module, tmp_path):
     from keras_clx import fit
 
     recipe = tiny_recipe_module("model.pretrain.enabled=true", "model.pretrain.epochs=1",
-                                "model.pretrain.steps_per_epoch=2", "model.pretrain.batch_size=8")
+                                "model.pretrain.steps_per_epoch=2", "model.pretrain.batch_size=8",
+                                f"model.backbone={backbone}")
     run = fit(recipe, tmp_path / "run", verbose=0)
     pretrained = tmp_path / "run" / "pretrained"
     assert (pretrained / "config.json").is_file() and (pretrained / "pretrain.json").is_file()
     assert run.recipe.model.backbone == str(pretrained)
     saved = json.loads((tmp_path / "run" / "recipe.json").read_text())
-    assert saved["model"]["pretrain"]["enabled"] is True and saved["model"]["backbone"] == "bert_tiny"
+    assert saved["model"]["pretrain"]["enabled"] is True and saved["model"]["backbone"] == backbone
+    assert set(json.loads((pretrained / "pretrain.json").read_text())["heldout_masked_accuracy"]) == {
+        "source", "near", "mid", "far"}
 
 
 @pytest.mark.parametrize("spec, message", [

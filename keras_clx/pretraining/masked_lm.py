@@ -212,6 +212,8 @@ def pretrain(recipe, out_dir, texts=None, resume=False, overwrite=False, verbose
     masker = _Masker(backbone, preprocessor, config.mask_rate)
     languages = sorted(train_texts)
     arrays = {lang: tokenize(preprocessor, train_texts[lang]) for lang in languages}
+    # Before training: reseeding TF (each epoch) loses a SentencePiece tokenizer's TF resource.
+    heldout_arrays = {lang: tokenize(preprocessor, items) for lang, items in sorted(heldout.items()) if items}
     counts = {lang: len(train_texts[lang]) for lang in languages}
     rates = sampling_rates(counts, config.alpha)
     batch = config.batch_size
@@ -246,8 +248,8 @@ def pretrain(recipe, out_dir, texts=None, resume=False, overwrite=False, verbose
     accuracy = {}
     if complete:
         for i, lang in enumerate(sorted(heldout)):
-            if heldout[lang]:
-                x, y, w = masker(tokenize(preprocessor, heldout[lang]), np.random.default_rng([seed, 2, i]))
+            if lang in heldout_arrays:
+                x, y, w = masker(heldout_arrays[lang], np.random.default_rng([seed, 2, i]))
                 accuracy[lang] = masked_accuracy(model, x, y, w)
         backbone.save_to_preset(str(out))
         preprocessor.save_to_preset(str(out))
