@@ -50,6 +50,10 @@ _EXPORTS = {
     "build_backbone": "keras_clx.models.backbones",
     "SequenceClassifier": "keras_clx.models.sequence_classifier",
     "TokenClassifier": "keras_clx.models.token_classifier",
+    # masked-LM pretraining on multilingual unlabelled text
+    "pretrain": "keras_clx.pretraining",
+    "PretrainResult": "keras_clx.pretraining",
+    "sampling_rates": "keras_clx.pretraining",
     # export for TF Serving
     "export_run": "keras_clx.serving.export",
     "predict_saved_model": "keras_clx.serving.client",

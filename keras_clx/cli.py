@@ -115,6 +115,41 @@ def fit(ctx, recipe, overrides, out, data_dir, overwrite, resume):
 
 
 @main.command()
+@click.argument("recipe")
+@_overrides_option
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Preset directory to write (then: fit --set model.backbone=OUT).")
+@click.option("--text", "texts", multiple=True, metavar="[LANG=]PATH",
+              help="Pretrain on this file (one text per line) instead of the recipe's data; "
+                   "LANG defaults to the file name's stem (repeatable).")
+@click.option("--data-dir", help="Where data sets live (default $CLX_DATA_DIR).")
+@click.option("--resume", is_flag=True, help="Continue from the last epoch checkpoint in --out.")
+@click.option("--overwrite", is_flag=True, help="Start again, discarding checkpoints in --out.")
+@click.option("--stop-after-epoch", type=click.IntRange(min=1), default=None,
+              help="End after this epoch (resume later with --resume).")
+@click.pass_context
+@user_errors
+def pretrain(ctx, recipe, overrides, out, texts, data_dir, resume, overwrite, stop_after_epoch):
+    """Masked-LM pretraining of RECIPE's backbone on every language's unlabelled text (settings: model.pretrain.*)."""
+    from keras_clx import recipes
+    from keras_clx.pretraining.texts import read_text_files
+
+    loaded = recipes.load_recipe(recipe, overrides)
+    if data_dir:
+        loaded.data.data_dir = data_dir
+    files = read_text_files(texts) if texts else None
+    _load_frameworks()
+    from keras_clx.pretraining import pretrain as run_pretraining
+
+    result = run_pretraining(loaded, out, texts=files, resume=resume, overwrite=overwrite,
+                             verbose=ctx.obj["verbose"], stop_after_epoch=stop_after_epoch)
+    if result.complete:
+        click.echo(result.format_table())
+    else:
+        click.echo(f"stopped after epoch {len(result.losses)} of {loaded.model.pretrain.epochs}; continue with --resume")
+
+
+@main.command()
 @click.argument("run_dir", type=click.Path())
 @_overrides_option
 @click.option("--split", type=click.Choice(["dev", "test"]), default=None, help="Split to score (default: the recipe's).")

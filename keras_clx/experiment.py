@@ -20,6 +20,7 @@ from keras_clx.data.records import Example, LabelVocabulary
 from keras_clx.errors import ClxError
 from keras_clx.evaluation.report import LanguageResult, Report
 from keras_clx.models.backbones import build_backbone, initialize_tokenizer
+from keras_clx.pretraining import pretrain_before_fit
 from keras_clx.recipes import Recipe
 from keras_clx.tasks import get_task
 from keras_clx.training.distribution import DataParallel
@@ -166,6 +167,7 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
         f"{'+'.join(corpus.sources)}, targets {', '.join(corpus.targets)}",
         verbose,
     )
+    recipe = pretrain_before_fit(recipe, corpus, directory, verbose)  # model.pretrain.enabled
     model, labels = build_model(recipe, corpus, verbose)
     directory.labels.write_text(json.dumps(labels.to_json(), indent=2) + "\n")
 

@@ -26,6 +26,25 @@ class DataConfig(_Section):
 
 
 @dataclasses.dataclass
+class PretrainConfig(_Section):
+    """Masked-LM (continued) pretraining on every language's unlabelled text (`keras-clx pretrain`)."""
+
+    _prefix = "model.pretrain."
+
+    enabled: bool = False  # fit: pretrain into <run>/pretrained first, then fine-tune from it
+    epochs: int = 3
+    steps_per_epoch: typing.Optional[int] = None  # default: one pass over the texts' count
+    batch_size: int = 32
+    learning_rate: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    mask_rate: float = 0.15  # share of each text's tokens predicted (80/10/10 mask/random/keep)
+    alpha: float = 0.7  # language sampling p_l ~ n_l ** alpha (XLM-R: 0.3)
+    heldout_fraction: float = 0.05  # per language, for the masked-token accuracy report
+    max_heldout: int = 200  # per language
+
+
+@dataclasses.dataclass
 class ModelConfig(_Section):
     """The backbone and the classification head."""
 
@@ -35,6 +54,7 @@ class ModelConfig(_Section):
     sequence_length: int = 64
     vocabulary_size: int = 4000  # for small from-scratch backbones (a maximum)
     dropout: float = 0.1
+    pretrain: PretrainConfig = dataclasses.field(default_factory=PretrainConfig)
 
 
 @dataclasses.dataclass
