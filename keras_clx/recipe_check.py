@@ -242,9 +242,7 @@ def _fields(section, prefix=""):
 
 def check_recipe(recipe):
     """Raises `RecipeError` naming the first invalid field of `recipe`; returns `recipe`."""
-    from keras_clx.recipes import Recipe
-
-    if not isinstance(recipe, Recipe):
+    if not (isinstance(recipe, Section) and all(hasattr(recipe, s) for s in ("data", "model", "train", "eval"))):
         raise RecipeError(f"expected a keras_clx.Recipe, got {type(recipe).__name__}")
     for key, value, annotation in _fields(recipe):
         rule = RULES.get(key) or _annotation_rule(annotation)

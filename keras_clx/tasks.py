@@ -15,6 +15,7 @@ from keras_clx.data.token_pipeline import (
     token_dataset,
     token_text_dataset,
 )
+from keras_clx.errors import RecipeError
 from keras_clx.evaluation.entity_f1 import (
     entity_counts,
     entity_scores,
@@ -190,8 +191,6 @@ TASKS = {"sequence": SequenceTask(), "pair": PairTask(), "token": TokenTask(), "
 
 
 def get_task(name):
-    from keras_clx.errors import RecipeError
-
     if name not in TASKS:
         raise RecipeError(f"data.task must be one of {sorted(TASKS)}, got {name!r}")
     return TASKS[name]

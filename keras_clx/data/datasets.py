@@ -26,7 +26,8 @@ from keras_clx.data import xtreme as _xtreme
 from keras_clx.data.corpus import CrossLingualCorpus, LanguageData
 from keras_clx.data.demo import DemoConfig, make_demo_corpus
 from keras_clx.data.records import Example
-from keras_clx.data.registry import dataset_dir
+from keras_clx.data.registry import dataset_dir, require_file
+from keras_clx.data.semeval import read_semeval
 from keras_clx.data.table import read_table
 from keras_clx.errors import ClxError, DataError
 
@@ -34,13 +35,6 @@ _MLDOC_NAMES = languages.names(languages.MLDOC)
 _SEMEVAL_NAMES = languages.names(languages.SEMEVAL2016)
 
 
-def _require(path):
-    path = pathlib.Path(path)
-    if path.is_dir():
-        raise DataError("is a directory, expected a file", path=path)
-    if not path.is_file():
-        raise DataError("file not found (set --data-dir or CLX_DATA_DIR, or run `keras-clx download`)", path=path)
-    return path
 
 
 def _hold_out(examples, fraction, seed):
@@ -66,7 +60,7 @@ def _load_mtod(config, options, seed):
     languages = {}
     for lang in config.sources + config.targets:
         def read(split):
-            return readers.read_mtod(_require(root / lang / f"{split}-{lang}.tsv"), language=lang)
+            return readers.read_mtod(require_file(root / lang / f"{split}-{lang}.tsv"), language=lang)
 
         if lang in config.sources:
             train = read(source_split)
@@ -90,7 +84,7 @@ def _load_mldoc(config, options, seed):
         name = _MLDOC_NAMES[lang]
 
         def read(suffix):
-            return readers.read_mldoc(_require(root / f"{name}.{suffix}"), language=lang)
+            return readers.read_mldoc(require_file(root / f"{name}.{suffix}"), language=lang)
 
         train = read(f"train.{size}")
         data = LanguageData(dev=read("dev"), test=read("test"))
@@ -103,7 +97,6 @@ def _load_mldoc(config, options, seed):
 
 
 def _load_semeval(config, options, seed):
-    from keras_clx.data.semeval import read_semeval
 
     root = dataset_dir("semeval2016", config.data_dir)
     task = "token" if config.task == "token" else "sentence_polarity"
@@ -113,7 +106,7 @@ def _load_semeval(config, options, seed):
             raise ClxError(f"SemEval-2016 has no language {lang!r}; languages: {sorted(_SEMEVAL_NAMES)}")
 
         def read(split):
-            path = _require(root / split / f"restaurants_{split}_{_SEMEVAL_NAMES[lang]}.xml")
+            path = require_file(root / split / f"restaurants_{split}_{_SEMEVAL_NAMES[lang]}.xml")
             return read_semeval(path, language=lang, task=task)[0]
 
         train, dev = _hold_out(read("train"), options.get("dev_fraction", 0.1), seed)
@@ -132,7 +125,7 @@ _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 def _read_umsab(folder, split, language):
     """`<split>_text.txt` + `<split>_labels.txt`, aligned line by line (TweetEval format)."""
-    text_path, label_path = _require(folder / f"{split}_text.txt"), _require(folder / f"{split}_labels.txt")
+    text_path, label_path = require_file(folder / f"{split}_text.txt"), require_file(folder / f"{split}_labels.txt")
     texts = [t for _, t in readers.numbered_lines(text_path)]
     labels = [t.strip() for _, t in readers.numbered_lines(label_path)]
     if len(texts) != len(labels):
@@ -177,7 +170,7 @@ def _load_table(config, options, seed):
         for split, path in splits.items():
             if split not in ("train", "dev", "test", "unlabeled"):
                 raise ClxError(f"data.options.files.{lang}: unknown split {split!r} (train, dev, test, unlabeled)")
-            path = _require(root / path)
+            path = require_file(root / path)
             label = None if split == "unlabeled" else options.get("label", "label")
             examples = read_table(
                 path, text=options.get("text", "text"), label=label,

@@ -11,6 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_clx.errors import DataError
+
 
 def _texts(examples):
     return model_inputs([e.inputs for e in examples])
@@ -82,7 +84,6 @@ def paired_dataset(source_ds, target_examples, preprocessor, batch_size, seed=0)
     pass and cycled, so each source batch, in every epoch, meets `batch_size`
     target texts; `preprocessor` maps a batch of strings to model inputs.
     """
-    from keras_clx.errors import DataError
 
     texts = [e if isinstance(e, (str, tuple)) else e.inputs for e in target_examples]
     if not texts:

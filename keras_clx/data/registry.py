@@ -7,65 +7,20 @@ unpacks it beside the target and moves it into place only once every expected
 file is there, so an interrupted or failed download leaves nothing behind.
 """
 
-import dataclasses
 import difflib
 import os
 import pathlib
 import shutil
 import tempfile
-from typing import Optional
 
 from keras_clx.data import languages
+from keras_clx.data.dataset_info import ARCHIVE_KINDS, DatasetInfo  # noqa: F401  (ARCHIVE_KINDS: public)
 from keras_clx.data.download import extract, fetch
-from keras_clx.errors import ClxError
+from keras_clx.data.xtreme_sources import XTREME_DATASETS
+from keras_clx.errors import ClxError, DataError
 
 DATA_DIR_ENV = "CLX_DATA_DIR"
 DEFAULT_DATA_DIR = "~/.cache/keras_clx/data"
-ARCHIVE_KINDS = ("zip", "tar.gz")
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetInfo:
-    """What the registry knows about one data set.
-
-    Args:
-        name: registry key.
-        description: one line.
-        citation: the paper to cite.
-        license: licence of the data, as stated by its authors.
-        url: download URL (or home page when `archive` is `None`).
-        files: relative paths every complete copy has.
-        archive: `"zip"`, `"tar.gz"`, or `None` when it cannot be downloaded.
-        folder: folder name under the data directory (default: `name`).
-        archive_root: folder inside the archive that holds `files` (after a
-            single top-level folder, as in GitHub archives, is skipped).
-        renames: `{name in archive: name in files}`, for releases whose file
-            names differ from the expected ones.
-        sha256: checksum of the archive, checked when set.
-        instructions: how to obtain the data when it cannot be downloaded.
-    """
-
-    name: str
-    description: str
-    citation: str
-    license: str
-    url: str
-    files: tuple
-    archive: Optional[str] = None
-    folder: Optional[str] = None
-    archive_root: Optional[str] = None
-    renames: dict = dataclasses.field(default_factory=dict)
-    sha256: Optional[str] = None
-    instructions: Optional[str] = None
-
-    def __post_init__(self):
-        if self.archive not in ARCHIVE_KINDS + (None,):
-            raise ValueError(
-                f"archive must be one of {ARCHIVE_KINDS} or None, got {self.archive!r}"
-            )
-        if self.folder is None:
-            object.__setattr__(self, "folder", self.name)
-        object.__setattr__(self, "files", tuple(self.files))
 
 
 _MTOD_SPLITS = [(lang, split) for lang in ("en", "es", "th") for split in ("train", "eval", "test")]
@@ -164,15 +119,7 @@ _DATASETS = {
 }
 
 
-def _add_xtreme():
-    from keras_clx.data.xtreme_sources import (
-        XTREME_DATASETS,  # needs DatasetInfo, defined above
-    )
-
-    _DATASETS.update({info.name: info for info in XTREME_DATASETS})
-
-
-_add_xtreme()
+_DATASETS.update({info.name: info for info in XTREME_DATASETS})
 
 
 def list_datasets():
@@ -310,3 +257,11 @@ def _dataset_root(unpacked, info):
         if root.is_dir():
             return root
     raise ClxError(f"the archive for {info.name!r} has no folder {info.archive_root!r}")
+
+
+def require_file(path):
+    """`path`, or a one-line `DataError` saying how to get the data when it is not a file."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise DataError("file not found (set --data-dir or CLX_DATA_DIR, or run `keras-clx download`)", path=path)
+    return path

@@ -18,7 +18,7 @@ from keras_clx.data import languages
 from keras_clx.data.conll import read_conll
 from keras_clx.data.corpus import LanguageData
 from keras_clx.data.pairs import read_pawsx, read_xnli
-from keras_clx.data.registry import dataset_dir
+from keras_clx.data.registry import data_dir, dataset_dir, require_file
 from keras_clx.errors import ClxError
 
 XNLI_LANGUAGES = languages.XNLI
@@ -51,8 +51,6 @@ def _assemble(config, read, has, seed, dev_fraction):
 
 
 def _files(name, config, reader, options=None):
-    from keras_clx.data.datasets import _require
-    from keras_clx.data.registry import data_dir
 
     folder = (options or {}).get("folder")  # another folder under the data directory
     root = data_dir(config.data_dir) / folder if folder else dataset_dir(name, config.data_dir)
@@ -61,7 +59,7 @@ def _files(name, config, reader, options=None):
         return root / f"{split}-{lang}.tsv"
 
     def read(lang, split):
-        return reader(_require(path(lang, split)), lang)
+        return reader(require_file(path(lang, split)), lang)
 
     return root, path, read
 
@@ -127,7 +125,6 @@ def load_conll(config, options, seed):
     import os
     import pathlib
 
-    from keras_clx.data.datasets import _require
 
     files = options.get("files")
     if not isinstance(files, dict) or not files:
@@ -144,7 +141,7 @@ def load_conll(config, options, seed):
     def read(lang, split):
         if lang not in files or split not in files[lang]:
             raise ClxError(f"data.options.files has no {split!r} file for language {lang!r}")
-        return reader(_require(root / files[lang][split]), lang)
+        return reader(require_file(root / files[lang][split]), lang)
 
     def has(lang, split):
         return split in files.get(lang, {})

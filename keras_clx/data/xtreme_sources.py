@@ -1,7 +1,7 @@
 """Registry entries of the XTREME tasks' data sets: XNLI, PAWS-X (official releases), PAN-X."""
 
 from keras_clx.data import languages
-from keras_clx.data.registry import DatasetInfo
+from keras_clx.data.dataset_info import DatasetInfo
 
 _PAWSX_LANGUAGES = languages.PAWSX
 

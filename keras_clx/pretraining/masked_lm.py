@@ -26,6 +26,7 @@ import keras
 import keras_hub
 import numpy as np
 
+from keras_clx.console import log
 from keras_clx.errors import ClxError
 from keras_clx.models.backbones import backbone_family, build_backbone
 from keras_clx.pretraining.masking import mask_tokens
@@ -53,13 +54,6 @@ class PretrainResult:
             acc = self.accuracy.get(lang)
             lines.append(f"| {lang} | {rate:.3f} | {'-' if acc is None else f'{100 * acc:.2f}'} |")
         return "\n".join(lines)
-
-
-def _log(message, verbose):
-    if verbose:
-        from keras_clx.experiment import log
-
-        log(message, verbose)
 
 
 def fingerprint(recipe, texts):
@@ -225,8 +219,8 @@ def pretrain(recipe, out_dir, texts=None, resume=False, overwrite=False, verbose
         model.optimizer.build(model.trainable_variables)
         model.load_weights(checkpoints / state["weights"])
         first = state["epoch"]
-        _log(f"pretraining: resuming after epoch {first}", verbose)
-    _log(f"pretraining {recipe.model.backbone} ({backbone.count_params():,} parameters) on "
+        log(f"pretraining: resuming after epoch {first}", verbose)
+    log(f"pretraining {recipe.model.backbone} ({backbone.count_params():,} parameters) on "
          + ", ".join(f"{lang} {counts[lang]:,} texts (p={rates[lang]:.3f})" for lang in languages)
          + f"; {config.epochs} epochs of {steps} steps, alpha {config.alpha}", verbose)
 
@@ -239,7 +233,7 @@ def pretrain(recipe, out_dir, texts=None, resume=False, overwrite=False, verbose
                 for key in arrays[languages[0]]}
         x, y, w = masker(rows, rng)
         seeding = _reset_seed_generators(model, seed, epoch)
-        _log(f"pretraining epoch {epoch + 1}/{config.epochs}", verbose)
+        log(f"pretraining epoch {epoch + 1}/{config.epochs}", verbose)
         history = model.fit(x, y, sample_weight=w, batch_size=batch, epochs=epoch + 1, initial_epoch=epoch,
                             shuffle=False, verbose=min(verbose, 2), callbacks=[seeding])
         losses.append({k: float(v[-1]) for k, v in history.history.items()})
@@ -261,7 +255,7 @@ def pretrain(recipe, out_dir, texts=None, resume=False, overwrite=False, verbose
               "complete": complete, "seconds": result.seconds}
     (out / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
     if complete:
-        _log("held-out masked-token accuracy: "
+        log("held-out masked-token accuracy: "
              + ", ".join(f"{lang} {100 * acc:.2f}" for lang, acc in accuracy.items())
              + f"; preset written to {out}", verbose)
     return result
