@@ -13,10 +13,16 @@ import dataclasses
 import keras
 
 from keras_clx import run_dir
+from keras_clx.errors import ClxError
 from keras_clx.training import checkpoints
 from keras_clx.training.data_order import ShortFirstEpoch, epoch_stream
+from keras_clx.training.epoch_eval import (
+    BestEpoch,
+    DevEvaluation,
+    HideFromProgress,
+    monitor_key,
+)
 from keras_clx.training.scalars import ScalarLogger
-from keras_clx.training.epoch_eval import BestEpoch, DevEvaluation, HideFromProgress, monitor_key
 
 
 @dataclasses.dataclass
@@ -43,8 +49,6 @@ def restore(directory, model, steps_per_epoch):
         return Position()
     meta = checkpoints.restore(path, model)
     if meta["steps_per_epoch"] != steps_per_epoch:
-        from keras_clx.errors import ClxError
-
         raise ClxError(f"{path} was written with {meta['steps_per_epoch']} batches per epoch, this run has "
                        f"{steps_per_epoch}: the data changed since the run was interrupted")
     return Position(meta["epoch"], meta["step"], meta["callbacks"])

@@ -198,9 +198,9 @@ def _cross_rules(recipe):
     if train.label_smoothing and data.task != "sequence":
         yield "train.label_smoothing", "applies to data.task=sequence only"
     if train.self_training.enabled and (train.monitor != "last" or train.checkpoint_every_steps):
-        yield ("train.monitor" if train.monitor != "last" else "train.checkpoint_every_steps",
-               "does not apply to self-training (rounds select the best round and are its checkpoints; "
-               "see train.self_training.monitor)")
+        key = "train.monitor" if train.monitor != "last" else "train.checkpoint_every_steps"
+        yield key, ("does not apply to self-training (rounds select the best round and are its checkpoints; "
+                    "see train.self_training.monitor)")
 
 
 CROSS_RULES = (_cross_rules,)

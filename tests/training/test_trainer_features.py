@@ -51,7 +51,7 @@ def reference(tmp_path_factory):
     from keras_clx.recipes import apply_overrides, load_recipe
 
     recipe = load_recipe(str(REPO / "recipes" / "demo.py"))
-    recipe.data.options = dict(train_size=96, dev_size=16, test_size=24, unlabeled_size=32)
+    recipe.data.options = {"train_size": 96, "dev_size": 16, "test_size": 24, "unlabeled_size": 32}
     recipe = apply_overrides(recipe, ["model.sequence_length=16", "model.vocabulary_size=300",
                                       "train.batch_size=16", "eval.batch_size=32", *FEATURES])
     out = tmp_path_factory.mktemp("reference") / "run"
@@ -150,7 +150,9 @@ def scripted_monitor(values):
     import keras
 
     class Scripted(keras.callbacks.Callback):
-        weights = []
+        def __init__(self):
+            super().__init__()
+            self.weights = []
 
         def on_epoch_end(self, epoch, logs=None):
             logs["score"] = values[epoch]
