@@ -61,6 +61,44 @@ class LinearWarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
                 "warmup_steps": self.warmup_steps}
 
 
+def _merge_duplicate_rows(gradient):
+    """A TensorFlow `IndexedSlices` whose repeated indices are summed into their first occurrence
+    (the other rows zeroed): same dense value, but its values' norm is the dense norm. Static shapes
+    (an n x n comparison of the n indices), so it compiles under XLA."""
+    import tensorflow as tf
+
+    indices = gradient.indices
+    n = tf.shape(indices)[0]
+    same = tf.equal(indices[:, None], indices[None, :])
+    first = tf.argmax(tf.cast(same, tf.int32), axis=1, output_type=indices.dtype)
+    values = tf.math.unsorted_segment_sum(gradient.values, first, tf.cast(n, first.dtype))
+    return tf.IndexedSlices(values, indices, gradient.dense_shape)
+
+
+class SparseSafeClipping:
+    """Mixin for Keras optimizers: clipping by norm on TensorFlow measures embedding gradients
+    (`IndexedSlices`, one row per token occurrence) by their dense norm. Keras's `global_norm`
+    sums the squares of the rows as they come, so repeated tokens (and the transfer step's
+    concatenated clean + perturbed rows) give another norm than the gradient's."""
+
+    def _clip_gradients(self, grads):
+        if (self.clipnorm or self.global_clipnorm) and keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            grads = [_merge_duplicate_rows(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+        return super()._clip_gradients(grads)
+
+
+@keras.saving.register_keras_serializable(package="keras_clx")
+class AdamW(SparseSafeClipping, keras.optimizers.AdamW):
+    """`keras.optimizers.AdamW` with `SparseSafeClipping`."""
+
+
+@keras.saving.register_keras_serializable(package="keras_clx")
+class SGD(SparseSafeClipping, keras.optimizers.SGD):
+    """`keras.optimizers.SGD` with `SparseSafeClipping`."""
+
+
 def optimizer_options(train):
     """`keras.optimizers.Optimizer` arguments for the recipe's clipping and accumulation."""
     options = {"weight_decay": train.weight_decay}
@@ -75,4 +113,4 @@ def build_optimizer(train, batches):
     """AdamW on `train.lr_schedule` over `batches` training batches, with clipping and accumulation."""
     schedule = learning_rate_schedule(train.lr_schedule, train.learning_rate,
                                       update_steps(batches, train.accumulation_steps), train.warmup_ratio)
-    return keras.optimizers.AdamW(schedule, **optimizer_options(train))
+    return AdamW(schedule, **optimizer_options(train))

@@ -65,5 +65,7 @@ def round_optimizer(learning_rate, warmup_ratio=0.1, weight_decay=0.01, round_st
     arguments (`global_clipnorm`, `gradient_accumulation_steps`)."""
     schedule = RoundSchedule(learning_rate, warmup_ratio, round_steps,
                              options.get("gradient_accumulation_steps") or 1)
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=weight_decay, **options)
+    from keras_clx.training.optimization import AdamW
+
+    optimizer = AdamW(schedule, weight_decay=weight_decay, **options)
     return schedule.attach(optimizer), schedule

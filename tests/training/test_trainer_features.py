@@ -193,11 +193,11 @@ def _train(classifier, batch, optimizer, transfer, batches):
 
 @pytest.mark.parametrize("transfer", [None, {"perturbation": "adversarial", "epsilon": 0.5}])
 def test_clipping_bounds_the_applied_update(classifier, batch, transfer):
-    import keras
+    from keras_clx.training.optimization import SGD
 
     data = [batch(8, seed=1)]
     for clip, bounded in ((1e-3, True), (None, False)):
-        before, after = _train(classifier, batch, keras.optimizers.SGD(1.0, global_clipnorm=clip), transfer, data)
+        before, after = _train(classifier, batch, SGD(1.0, global_clipnorm=clip), transfer, data)
         norm = float(np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(after, before))))
         assert (norm <= 1e-3 * (1 + 1e-4)) == bounded, norm
 
@@ -206,10 +206,10 @@ def test_clipping_bounds_the_applied_update(classifier, batch, transfer):
 def test_accumulating_k_batches_is_one_step_on_the_k_times_larger_batch(classifier, batch, transfer):
     """Keras's `gradient_accumulation_steps` (what `train.accumulation_steps` sets) under each train step:
     SGD, so that the update is linear in the gradient; the clipping applies to the mean gradient."""
-    import keras
+    from keras_clx.training.optimization import SGD
 
     def optimizer(accumulation):
-        return keras.optimizers.SGD(0.5, global_clipnorm=0.5, gradient_accumulation_steps=accumulation)
+        return SGD(0.5, global_clipnorm=0.5, gradient_accumulation_steps=accumulation)
 
     parts = [batch(8, seed=s) for s in (1, 2, 3)]
     whole = ({k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]},
@@ -243,7 +243,7 @@ def test_label_smoothing_is_the_smoothed_cross_entropy(classifier, batch):
 
     model = classifier(seed=0, dropout=0.0)
     x, y = batch(8)
-    logits = model.classify(x)[0]
+    logits = model.classify(keras.tree.map_structure(keras.ops.convert_to_tensor, x))[0]
     model.compile(label_smoothing=0.2)
     expected = keras.losses.categorical_crossentropy(keras.ops.one_hot(y, 3), logits, from_logits=True,
                                                      label_smoothing=0.2)
