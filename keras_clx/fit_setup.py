@@ -98,15 +98,18 @@ def callbacks(recipe, task, corpus, labels, directory, steps_per_epoch, position
 
 
 class SelfTrainingScalars(keras.callbacks.Callback):
-    """Adds the current round's selection (`self_training_selected`, `self_training_pool`) to the epoch
-    logs, for the training log and TensorBoard."""
+    """Adds the round an epoch trained in (`self_training_round`), the pseudo-labels that round trained
+    on (`self_training_selected`: selected before it) and the pool left (`self_training_pool`) to the
+    epoch logs, for the training log and TensorBoard."""
 
     def __init__(self, self_training):
         super().__init__()
         self.self_training = self_training
 
     def on_epoch_end(self, epoch, logs=None):
-        rows = self.self_training.history.rows
-        if logs is not None and rows:
-            logs["self_training_selected"] = float(rows[-1].selected)
-            logs["self_training_pool"] = float(rows[-1].pool)
+        round_ = self.self_training.plan.round_of(epoch)[0]
+        row = next((r for r in self.self_training.history.rows if r.round == round_), None)
+        if logs is not None and row is not None:
+            logs["self_training_round"] = float(round_)
+            logs["self_training_selected"] = float(row.selected)
+            logs["self_training_pool"] = float(row.pool)

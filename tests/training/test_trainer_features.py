@@ -323,3 +323,28 @@ def test_leave_one_out_resumes_an_interrupted_sub_run(tmp_path):
     assert target == "cc" and _scores(tmp_path / "run" / "cc") == _scores(tmp_path / "expected")
     for a, b in zip(_weights(tmp_path / "expected"), _weights(tmp_path / "run" / "cc"), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def _tags(directory):
+    import tensorflow as tf
+
+    tags = {}
+    for path in (pathlib.Path(directory) / run_dir.TENSORBOARD).rglob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                tags.setdefault((path.parent.name, value.tag), []).append(float(tf.make_ndarray(value.tensor)))
+    return tags
+
+
+def test_self_training_logs_dev_scores_and_its_selections(tiny_recipe, tmp_path):
+    from keras_clx import experiment
+
+    recipe = tiny_recipe("train.self_training.enabled=true", "train.self_training.max_rounds=1",
+                         "train.self_training.k_per_class=2", "train.tensorboard=true", "train.accumulation_steps=2")
+    experiment.fit(recipe, tmp_path / "run", verbose=0)
+    rows = _log_rows(tmp_path / "run")
+    selected = json.loads((tmp_path / "run" / run_dir.METRICS).read_text())["self_training"]["rounds"][1]["selected"]
+    assert selected > 0 and [r["self_training_selected"] for r in rows] == ["0.0", str(float(selected))]
+    assert "dev_far_accuracy" in rows[0] and (tmp_path / "run" / run_dir.CURVES).is_file()
+    assert _tags(tmp_path / "run")[("train", "epoch_self_training_selected")] == [0.0, selected]
+    assert not (tmp_path / "run" / run_dir.CHECKPOINTS).exists()
