@@ -81,6 +81,12 @@ _EXPORTS = {
     "RecipeError": "keras_clx.errors",
     "DivergenceError": "keras_clx.errors",
     "DivergenceGuard": "keras_clx.training.divergence",
+    "TrainingCheckpoint": "keras_clx.training.checkpoints",
+    "BestEpoch": "keras_clx.training.epoch_eval",
+    "DevEvaluation": "keras_clx.training.epoch_eval",
+    "ScalarLogger": "keras_clx.training.scalars",
+    "LinearWarmupDecay": "keras_clx.training.optimization",
+    "SmoothedSparseCrossentropy": "keras_clx.training.losses",
 }
 
 __all__ = sorted(_EXPORTS)

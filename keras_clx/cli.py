@@ -91,7 +91,7 @@ def _overrides_option(command):
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<recipe>-<time>).")
 @click.option("--data-dir", help="Where data sets live (default $CLX_DATA_DIR).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
-@click.option("--resume", is_flag=True, help="Continue the interrupted self-training run in --out.")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from its last checkpoint.")
 @click.pass_context
 @user_errors
 def fit(ctx, recipe, overrides, out, data_dir, overwrite, resume):

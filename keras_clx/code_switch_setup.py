@@ -18,6 +18,8 @@ from keras_clx.data.dictionaries import load_dictionaries
 from keras_clx.evaluation.report import LanguageResult
 from keras_clx.tasks import get_task
 
+TOKEN_TASKS = ("token", "tagging")
+
 
 @functools.lru_cache(maxsize=16)
 def _cached_dictionaries(items, data_dir):
@@ -47,22 +49,32 @@ def vocabulary_texts(recipe, corpus, draws=2):
     return [switcher.switch_text(e.text, draw) for draw in range(draws) for e in corpus.train]
 
 
+def training_preprocessor(recipe, corpus, model):
+    """What sequence-task training batches go through: the model's preprocessor, or (with
+    `train.code_switch`) one that switches the source texts of every batch afresh."""
+    switcher = training_switcher(recipe, corpus)
+    if switcher is None or recipe.data.task in TOKEN_TASKS:
+        return model.preprocessor
+    return SwitchingPreprocessor(model.preprocessor, switcher, [e.text for e in corpus.train],
+                                 keep_original=recipe.train.code_switch.keep_original)
+
+
 def switch_training_data(recipe, corpus, labels, model, train_ds, plan=None):
-    """`train_ds` with code-switching applied (unchanged when `train.code_switch` is off)."""
+    """`train_ds` with code-switching applied where the batches are not already switched by
+    `training_preprocessor`: token tasks (re-switched and re-encoded every epoch; a resumed
+    run restarts their epoch order) and self-training's growing dataset."""
     switcher = training_switcher(recipe, corpus)
     if switcher is None:
         return train_ds
     config, train = recipe.train.code_switch, recipe.train
     task = get_task(recipe.data.task)
-    if recipe.data.task == "token":
+    if recipe.data.task in TOKEN_TASKS:
         return token_switch_dataset(corpus.train, task.tags(labels), model.preprocessor, train.batch_size,
-                                    switcher, seed=train.seed, keep_original=config.keep_original)
-    wrapped = SwitchingPreprocessor(model.preprocessor, switcher, [e.text for e in corpus.train],
-                                    keep_original=config.keep_original)
+                                    switcher, seed=train.seed, keep_original=config.keep_original).repeat()
     if plan is not None:  # self-training serves its own growing dataset: map it with the wrapper
         return plan.callback.training_data([e.text for e in corpus.train], labels.encode(corpus.train),
-                                           train.batch_size, preprocessor=wrapped)
-    return task.dataset(corpus.train, labels, wrapped, train.batch_size, shuffle=True, seed=train.seed)
+                                           train.batch_size, preprocessor=training_preprocessor(recipe, corpus, model))
+    return train_ds
 
 
 def build_challenge_sets(recipe, corpus, directory, split=None):

@@ -12,7 +12,7 @@ import time
 
 import keras
 
-from keras_clx import __version__, code_switch_setup, run_dir, self_training_setup
+from keras_clx import __version__, code_switch_setup, fit_setup, run_dir, self_training_setup
 from keras_clx.console import log
 from keras_clx.data.datasets import load_corpus
 from keras_clx.data.pipeline import paired_dataset
@@ -25,7 +25,9 @@ from keras_clx.recipes import Recipe
 from keras_clx.tasks import get_task
 from keras_clx.training.distribution import DataParallel
 from keras_clx.training.divergence import DivergenceGuard
+from keras_clx.training.epoch_eval import plot_curves
 from keras_clx.training.guard_rails import TransferGuard
+from keras_clx.training.optimization import build_optimizer
 from keras_clx.training.round_history import RoundHistory
 from keras_clx.training.steps import TransferConfig
 
@@ -95,21 +97,16 @@ def dtype_policy():
 
 
 def compile_model(model, recipe, steps_per_epoch, **overrides):
-    """AdamW with linear warm-up then cosine decay over the whole run.
+    """AdamW on `train.lr_schedule` over the whole run, with `train.clip_norm` and
+    `train.accumulation_steps` (`keras_clx.training.optimization`), and `train.label_smoothing`.
 
     `overrides` replace `compile` arguments (self-training passes its per-round optimizer).
     """
     train = recipe.train
-    total = max(1, steps_per_epoch * train.epochs)
-    warmup = int(train.warmup_ratio * total)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup else train.learning_rate,
-        decay_steps=max(1, total - warmup),
-        warmup_target=train.learning_rate if warmup else None,
-        warmup_steps=warmup,
-    )
-    overrides.setdefault("optimizer", keras.optimizers.AdamW(schedule, weight_decay=train.weight_decay))
+    overrides.setdefault("optimizer", build_optimizer(train, steps_per_epoch * train.epochs))
     overrides.setdefault("transfer", TransferConfig.from_recipe(train))
+    if train.label_smoothing and "loss" not in overrides:
+        overrides["label_smoothing"] = train.label_smoothing
     model.compile(jit_compile=train.jit_compile, **overrides)
 
 
@@ -137,8 +134,9 @@ def fit(recipe, out_dir=None, overwrite=False, verbose=1, callbacks=(), resume=F
     """Trains the recipe's model, evaluates every language and writes the run directory.
 
     Returns the `Run`. `verbose`: 0 silent, 1 progress bars and phase lines,
-    2 one line per epoch. `resume`: continue the interrupted self-training run in
-    `out_dir`. Leave-one-out recipes go through `keras_clx.runs.fit`.
+    2 one line per epoch. `resume`: continue the interrupted run in `out_dir` from its
+    last checkpoint (self-training: its last completed round), to the same final
+    weights as an uninterrupted run. Leave-one-out recipes go through `keras_clx.runs.fit`.
     """
     if recipe.data.leave_one_out:
         raise ClxError("data.leave_one_out trains several runs: use keras_clx.fit (keras_clx.runs.fit)")
@@ -173,41 +171,57 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
 
     task = get_task(recipe.data.task)
     batch = recipe.train.batch_size
-    train_ds = task.dataset(corpus.train, labels, model.preprocessor, batch, shuffle=True,
-                            seed=recipe.train.seed)
     dev_ds = task.dataset(corpus.dev, labels, model.preprocessor, recipe.eval.batch_size) if corpus.dev else None
     steps = -(-len(corpus.train) // batch)
-    epochs, initial_epoch, plan = recipe.train.epochs, 0, None
+    epochs, initial_epoch, plan, steps_per_epoch = recipe.train.epochs, 0, None, steps
+    position = fit_setup.Position()
     if recipe.train.self_training.enabled:  # rounds grow the training data; the monitored dev set is the recipe's
         plan = self_training_setup.setup(recipe, corpus, model, labels, directory.path, steps, resume, verbose)
         train_ds, dev_ds, epochs, initial_epoch = plan.train, plan.validation, plan.epochs, plan.initial_epoch
-        callbacks = [plan.callback, *callbacks]
+        steps_per_epoch = None
+    compile_model(model, recipe, steps, **(plan.compile_kwargs if plan else {}))
+    if plan is None:  # every epoch in the order of (seed, epoch), from the checkpoint's position on resume
+        position = fit_setup.restore(directory.path, model, steps) if resume else position
+        initial_epoch = position.epoch
+        if position.resumed:
+            log(f"resumed from the checkpoint at epoch {position.epoch + 1}, step {position.step} of {steps}",
+                verbose)
+        train_ds = fit_setup.training_stream(task, corpus, labels, model, recipe, position,
+                                             code_switch_setup.training_preprocessor(recipe, corpus, model))
     train_ds = code_switch_setup.switch_training_data(recipe, corpus, labels, model, train_ds, plan)
     transfer = TransferConfig.from_recipe(recipe.train)
     if transfer.weighting != "none" or (transfer.uses_target_batches and corpus.unlabeled()):
-        train_ds = paired_dataset(train_ds, corpus.unlabeled(), model.preprocessor, batch, seed=recipe.train.seed)
+        train_ds = paired_dataset(train_ds, corpus.unlabeled(), model.preprocessor, batch, seed=recipe.train.seed,
+                                  skip_batches=position.epoch * steps + position.step)
     if not transfer.is_vanilla:
         log(f"transfer step: {transfer.describe()}", verbose)
     train_ds = distribution.cast_masks(train_ds)
     dev_ds = distribution.cast_masks(dev_ds) if dev_ds is not None else None
-    compile_model(model, recipe, steps, **(plan.compile_kwargs if plan else {}))
-    if resume:  # epochs logged after the last saved round are trained again
+    if resume:  # epochs logged after the last checkpoint (saved round) are trained again
         run_dir.trim_training_log(directory.training_log, initial_epoch)
+    first, last, best = fit_setup.callbacks(recipe, task, corpus, labels, directory, steps, position,
+                                            plan.callback if plan else None, verbose)
     fit_started = time.time()
     history = model.fit(
         train_ds,
         validation_data=dev_ds,
         epochs=epochs,
         initial_epoch=initial_epoch,
+        steps_per_epoch=steps_per_epoch,
+        shuffle=False,  # the data comes in the order of (seed, epoch) already
         verbose=min(verbose, 2),
-        callbacks=[TransferGuard(verbose=verbose), keras.callbacks.CSVLogger(str(directory.training_log), append=resume),
-                   DivergenceGuard.from_recipe(recipe), *callbacks],
+        callbacks=[*([plan.callback] if plan else []), *first, TransferGuard(verbose=verbose),
+                   keras.callbacks.CSVLogger(str(directory.training_log), append=resume),
+                   DivergenceGuard.from_recipe(recipe), *callbacks, *last],
     )
     fit_seconds = time.time() - fit_started
     trained = len(history.epoch)
     log(f"trained {trained} epochs ({steps} steps each{' in round 0' if plan else ''}) in {fit_seconds:.1f} s",
         verbose)
     model.save(directory.model)
+    if recipe.train.epoch_eval:
+        plot_curves(directory.training_log, directory.curves, task.primary_metric,
+                    title=f"{recipe.description or corpus.name}: dev {task.primary_metric} per language")
 
     report = evaluate(model, corpus, labels, recipe, verbose=verbose)
     code_switch_setup.add_challenge_rows(report, model, corpus, labels, recipe, directory.path, verbose)
@@ -218,6 +232,7 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
     summary = {
         **report.to_dict(),
         **({"self_training": plan.callback.history.to_dict()} if plan else {}),
+        **({"model_selection": best.summary()} if best is not None else {}),
         "backend": keras.backend.backend(),
         "versions": {"keras": keras.__version__, "keras_clx": __version__},
         "fit_seconds": round(fit_seconds, 2),

@@ -73,7 +73,7 @@ def fit_sub_run(sub, directory, overwrite=False, verbose=1, callbacks=(), resume
         loaded = experiment.load_run(directory)
         loaded.report = _read_report(directory)
         return loaded
-    interrupted = resume and sub.train.self_training.enabled and run.is_interrupted
+    interrupted = resume and run_dir.resumable_run(directory) is not None
     return experiment.fit(sub, out_dir=directory, overwrite=overwrite or resume, verbose=verbose,
                           callbacks=callbacks, resume=interrupted)
 
@@ -82,8 +82,8 @@ def fit_leave_one_out(recipe, out_dir, overwrite=False, verbose=1, callbacks=(),
     """Trains one model per target language on all the other languages (see the module docstring).
 
     `resume`: continue an interrupted leave-one-out run in `out_dir` with the same
-    recipe: finished sub-runs are loaded, an interrupted self-training sub-run is
-    resumed, the others are trained. Returns a `LeaveOneOutRun`; `out_dir/<target>/`
+    recipe: finished sub-runs are loaded, an interrupted one (a checkpoint, a completed
+    self-training round) is resumed, the others are trained. Returns a `LeaveOneOutRun`; `out_dir/<target>/`
     are ordinary run directories.
     """
     started = time.time()

@@ -164,6 +164,18 @@ RULES = {
     "train.instance_weighting": choice("none", "cosine", "euclidean", "coral"),
     "train.target_inference_mode": BOOLEAN,
     "train.distribution": choice("none", "data_parallel"),
+    "train.lr_schedule": choice("cosine", "linear", "constant"),
+    "train.clip_norm": optional(number(0, low_open=True)),
+    "train.accumulation_steps": integer(1, 10_000),
+    "train.label_smoothing": number(0, 1, high_open=True),
+    "train.checkpoint_every_steps": optional(integer(1)),
+    "train.epoch_eval": BOOLEAN,
+    "train.epoch_eval_examples": optional(integer(1)),
+    "train.monitor": Rule(lambda v: _is_text(v) and (v in ("last", "source_dev", "target_dev")
+                                                     or (v.startswith("dev:") and bool(v[4:].strip()))),
+                          "last, source_dev, target_dev or dev:<language>"),
+    "train.patience": optional(integer(0)),
+    "train.tensorboard": BOOLEAN,
     "train.self_training.enabled": BOOLEAN,
     "train.self_training.k_per_class": integer(1),
     "train.self_training.epochs_per_round": integer(1),
@@ -200,6 +212,18 @@ def _cross_rules(recipe):
         yield "train.perturbation_steps", "> 1 applies to train.perturbation=adversarial or virtual only"
     if train.perturbation == "virtual" and train.clean_weight == 0:
         yield "train.clean_weight", "must be > 0 with train.perturbation=virtual (it uses no labels)"
+    if train.monitor != "last" and not train.epoch_eval:
+        yield "train.monitor", f"={train.monitor} reads the per-epoch dev scores: set train.epoch_eval=true"
+    if train.monitor.startswith("dev:") and train.monitor[4:] not in data.sources + data.targets:
+        yield "train.monitor", f"names {train.monitor[4:]!r}, not one of data.sources + data.targets"
+    if train.patience is not None and train.monitor == "last":
+        yield "train.patience", "needs train.monitor (source_dev, target_dev or dev:<language>) to watch"
+    if train.label_smoothing and data.task != "sequence":
+        yield "train.label_smoothing", "applies to data.task=sequence only"
+    if train.self_training.enabled and (train.monitor != "last" or train.checkpoint_every_steps):
+        key = "train.monitor" if train.monitor != "last" else "train.checkpoint_every_steps"
+        yield key, ("does not apply to self-training (rounds select the best round and are its checkpoints; "
+                    "see train.self_training.monitor)")
 
 
 CROSS_RULES = (_cross_rules,)

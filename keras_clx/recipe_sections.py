@@ -124,6 +124,18 @@ class TrainConfig(_Section):
     instance_weighting: str = "none"  # none | cosine | euclidean | coral
     target_inference_mode: bool = False  # target representations without dropout
     distribution: str = "none"  # none | data_parallel
+    # Optimisation as Keras and Hugging Face users expect (docs/training.md, "Training features").
+    lr_schedule: str = "cosine"  # cosine | linear (warm-up then linear decay) | constant
+    clip_norm: typing.Optional[float] = 1.0  # global-norm gradient clipping (HF Trainer's max_grad_norm)
+    accumulation_steps: int = 1  # > 1: one optimizer update per that many batches
+    label_smoothing: float = 0.0
+    # Checkpoints (resume any run), per-epoch dev evaluation, model selection, logging.
+    checkpoint_every_steps: typing.Optional[int] = None  # besides every epoch's end
+    epoch_eval: bool = True  # score every language's dev split after each epoch
+    epoch_eval_examples: typing.Optional[int] = 256  # cap per language (none: all)
+    monitor: str = "last"  # last | source_dev | target_dev | dev:<language>
+    patience: typing.Optional[int] = None  # epochs without improvement of monitor before stopping
+    tensorboard: bool = False  # scalars under <run>/tensorboard/
     self_training: SelfTrainingConfig = dataclasses.field(default_factory=SelfTrainingConfig)
     code_switch: CodeSwitchConfig = dataclasses.field(default_factory=CodeSwitchConfig)
 

@@ -3,7 +3,10 @@
     recipe.json         the resolved recipe (overrides applied)
     labels.json         the label vocabulary
     model.keras         the trained classifier (preprocessor included)
-    training_log.csv    per-epoch losses and metrics
+    training_log.csv    per-epoch losses and metrics (dev_<language>_<metric>: per-epoch dev scores)
+    curves.png          the primary dev metric of every language by epoch
+    tensorboard/        TensorBoard event files (train.tensorboard=true)
+    checkpoints/        while a run is in progress only: step-<n>.npz, best-<epoch>.npz
     report.md/.csv/.json  per-language scores and the target average
     metrics.json        the report plus timings, backend and versions (written last)
     self_training/      state.json, round<r>-last/best.npz, initial.npz, rounds.*
@@ -19,7 +22,7 @@ import pathlib
 import shutil
 import time
 
-from keras_clx.errors import ClxError
+from keras_clx.errors import ClxError, DivergenceError
 
 RECIPE = "recipe.json"
 LABELS = "labels.json"
@@ -31,6 +34,9 @@ SELF_TRAINING = "self_training"
 STATE_FILE = "state.json"  # in SELF_TRAINING
 ROUNDS = "rounds"  # stem in SELF_TRAINING: rounds.md, .csv, .json, .png
 MANIFEST = "leave_one_out.json"
+CHECKPOINTS = "checkpoints"
+CURVES = "curves.png"
+TENSORBOARD = "tensorboard"
 
 
 class RunDir:
@@ -53,6 +59,12 @@ class RunDir:
     manifest = property(lambda self: self.path / MANIFEST)
     self_training = property(lambda self: self.path / SELF_TRAINING)
     state = property(lambda self: self.path / SELF_TRAINING / STATE_FILE)
+    checkpoints = property(lambda self: self.path / CHECKPOINTS)
+    curves = property(lambda self: self.path / CURVES)
+
+    @property
+    def has_checkpoint(self):
+        return self.checkpoints.is_dir() and any(self.checkpoints.glob("step-*.npz"))
 
     def report(self, suffix=".json", stem=REPORT):
         return self.path / f"{stem}{suffix}"
@@ -67,8 +79,9 @@ class RunDir:
 
     @property
     def is_interrupted(self):
-        """A self-training run (or leave-one-out parent) that stopped before it finished."""
-        return not self.is_finished and (self.state.is_file() or self.is_leave_one_out)
+        """A run with a checkpoint or a completed self-training round (or a leave-one-out parent)
+        that stopped before it finished."""
+        return not self.is_finished and (self.state.is_file() or self.has_checkpoint or self.is_leave_one_out)
 
     def sub_runs(self):
         """The sub-run directories of a leave-one-out parent."""
@@ -122,7 +135,7 @@ def check_run_dir(directory, recipe, resume=False, overwrite=False):
     """Refuses to mix runs before `fit` writes into `directory`.
 
     `resume` needs an interrupted run started with the same recipe; otherwise a
-    finished run or an interrupted self-training run is replaced only with `overwrite`.
+    finished or interrupted run is replaced only with `overwrite`.
     """
     if directory is None:
         if resume:
@@ -131,16 +144,16 @@ def check_run_dir(directory, recipe, resume=False, overwrite=False):
     run = resumable_run(directory) or RunDir(directory)
     loo = recipe.data.leave_one_out
     if resume:
-        if not loo and not recipe.train.self_training.enabled:
-            raise ClxError("--resume continues an interrupted self-training run; this recipe has "
-                           "train.self_training.enabled=false")
         if run.is_finished and not loo:  # a finished leave-one-out parent resumes by loading its sub-runs
             raise ClxError(f"{directory} holds a finished run; nothing to resume")
         if loo and not run.is_leave_one_out:
             raise ClxError(f"{directory} holds no leave-one-out run to resume")
+        if not loo and not run.is_interrupted:
+            raise ClxError(f"{directory} holds no interrupted run to resume (no checkpoint, no completed "
+                           "self-training round)")
         check_same_recipe(run, recipe)
     elif run.is_interrupted and not overwrite and not run.is_leave_one_out:
-        raise ClxError(f"{directory} holds an interrupted self-training run; pass --resume to continue "
+        raise ClxError(f"{directory} holds an interrupted run; pass --resume to continue "
                        "it or --overwrite to start again")
     elif (run.model.exists() or run.is_leave_one_out or run.is_interrupted) and not overwrite:
         raise ClxError(f"{directory} already holds a run; choose another --out or pass --overwrite")
@@ -206,7 +219,8 @@ def staged(directory, resume=False):
     """Yields the `RunDir` a fit writes into; moves it to `directory` when the block completes.
 
     A failure (an exception, Ctrl-C) deletes the staging directory, unless it holds
-    an interrupted self-training run (or leave-one-out parent): that one is moved to
+    an interrupted run (a checkpoint, a completed self-training round; a leave-one-out
+    parent) and the failure is not a diverged loss: that one is moved to
     `directory` when nothing is there, and kept beside it otherwise, for `--resume`.
     A killed process leaves its staging directory; the next fit deletes it, or
     resumes it when it holds completed rounds. With `resume`, the interrupted run
@@ -224,12 +238,13 @@ def staged(directory, resume=False):
     own.mkdir(exist_ok=True)
     try:
         yield RunDir(own)
-    except BaseException:
-        if not RunDir(own).is_interrupted:
+    except BaseException as error:
+        if not RunDir(own).is_interrupted or isinstance(error, DivergenceError):
             shutil.rmtree(own, ignore_errors=True)
         elif not target.exists():
             os.replace(own, target)
         raise
+    shutil.rmtree(RunDir(own).checkpoints, ignore_errors=True)  # a finished run needs none
     for path in stale_resumable(target):  # replaced by this finished run
         shutil.rmtree(path, ignore_errors=True)
     _publish(own, target)

@@ -5,6 +5,7 @@ import dataclasses
 from keras_clx import run_dir
 from keras_clx.errors import RecipeError
 from keras_clx.tasks import get_task
+from keras_clx.training.optimization import optimizer_options
 from keras_clx.training.round_schedule import round_optimizer
 from keras_clx.training.selection import LabelAccuracy, SoftLabelCrossentropy
 from keras_clx.training.self_training import SelfTrainingCallback, SelfTrainingSettings
@@ -64,8 +65,9 @@ def setup(recipe, corpus, model, labels, directory, steps_per_epoch, resume=Fals
         raise RecipeError("self-training needs unlabelled target text; the corpus has none")
     gold = {e.id: e.label for lang in corpus.targets for e in corpus.languages[lang].unlabeled
             if e.label is not None and e.label in labels}
-    optimizer, schedule = round_optimizer(train.learning_rate, train.warmup_ratio, train.weight_decay,
-                                          round_steps=steps_per_epoch * train.epochs)
+    options = optimizer_options(train)
+    optimizer, schedule = round_optimizer(train.learning_rate, train.warmup_ratio, options.pop("weight_decay"),
+                                          round_steps=steps_per_epoch * train.epochs, **options)
     settings = SelfTrainingSettings(
         k_per_class=config.k_per_class, epochs_per_round=config.epochs_per_round, max_rounds=config.max_rounds,
         patience=config.patience, monitor="val_accuracy", initial_epochs=train.epochs,

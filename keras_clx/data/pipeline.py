@@ -76,13 +76,14 @@ def labeled_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def paired_dataset(source_ds, target_examples, preprocessor, batch_size, seed=0):
+def paired_dataset(source_ds, target_examples, preprocessor, batch_size, seed=0, skip_batches=0):
     """Pairs every source batch with a batch of unlabelled target text (instance weighting).
 
     Yields `({"source": x, "target": x_target}, y[, sample_weight])`. The target
     texts (`Example`s or strings) are shuffled from `seed`, reshuffled on every
     pass and cycled, so each source batch, in every epoch, meets `batch_size`
     target texts; `preprocessor` maps a batch of strings to model inputs.
+    `skip_batches`: start that many batches into the target stream (a resumed run).
     """
 
     texts = [e if isinstance(e, (str, tuple)) else e.inputs for e in target_examples]
@@ -90,8 +91,8 @@ def paired_dataset(source_ds, target_examples, preprocessor, batch_size, seed=0)
         raise DataError("no unlabelled target text to pair with the source batches")
     target = tf.data.Dataset.from_tensor_slices(model_inputs(texts))
     target = target.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True).repeat()
-    target = target.batch(batch_size, drop_remainder=True).map(
-        preprocess_inputs(preprocessor), num_parallel_calls=tf.data.AUTOTUNE)
+    target = target.batch(batch_size, drop_remainder=True).skip(skip_batches)
+    target = target.map(preprocess_inputs(preprocessor), num_parallel_calls=tf.data.AUTOTUNE)
 
     def pair(source, target_x):
         source = source if isinstance(source, tuple) else (source,)

@@ -21,6 +21,7 @@ import keras_hub
 from keras_clx.models.backbones import backbone_family
 from keras_clx.models.dropout import use_fast_dropout
 from keras_clx.training import steps
+from keras_clx.training.losses import SmoothedSparseCrossentropy, smoothed_crossentropy
 
 
 class _EmbeddingPath:
@@ -66,9 +67,7 @@ class CrossLingualClassifier(keras_hub.models.Task):
 
     def per_example_loss(self, y, logits):
         """Cross-entropy of each example, shape `(batch,)`: the transfer step's L_i."""
-        return keras.losses.sparse_categorical_crossentropy(
-            y, keras.ops.cast(logits, "float32"), from_logits=True
-        )
+        return smoothed_crossentropy(y, logits, getattr(self, "_label_smoothing", 0.0))
 
     def preprocess_samples(self, x, y=None, sample_weight=None):
         """Preprocesses raw strings; passes already preprocessed (dict) batches through."""
@@ -98,6 +97,7 @@ class CrossLingualClassifier(keras_hub.models.Task):
         learning_rate=5e-5,
         weight_decay=0.01,
         transfer=None,
+        label_smoothing=0.0,
         **kwargs,
     ):
         """keras-hub defaults: AdamW, cross-entropy on logits, accuracy.
@@ -105,11 +105,14 @@ class CrossLingualClassifier(keras_hub.models.Task):
         `transfer`: a `keras_clx.training.steps.TransferConfig` (perturbation and/or
         instance weighting). Its step trains on `per_example_loss` (the compiled
         `loss` then serves evaluation only); `None` keeps Keras's step.
+        `label_smoothing`: ε of the training loss (`keras_clx.training.losses`).
         """
+        self._label_smoothing = float(label_smoothing)
         if optimizer == "auto":
             optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
         if loss == "auto":
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            loss = (SmoothedSparseCrossentropy(label_smoothing) if label_smoothing
+                    else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         if metrics == "auto":
             metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)

@@ -20,13 +20,16 @@ class RoundSchedule(keras.optimizers.schedules.LearningRateSchedule):
     Args:
         learning_rate: float. Peak learning rate.
         warmup_ratio: float. Share of each round spent warming up from 0.
-        round_steps: int. Length of a round before `set_round_steps` is called.
+        round_steps: int. Length of a round (in batches) before `set_round_steps` is called.
+        accumulation_steps: int. Batches per optimizer update (gradient accumulation): the
+            schedule counts updates, `ceil(round_steps / accumulation_steps)` per round.
     """
 
-    def __init__(self, learning_rate, warmup_ratio=0.1, round_steps=1):
+    def __init__(self, learning_rate, warmup_ratio=0.1, round_steps=1, accumulation_steps=1):
         self.learning_rate = float(learning_rate)
         self.warmup_ratio = float(warmup_ratio)
-        self.round_steps = int(round_steps)
+        self.accumulation_steps = max(1, int(accumulation_steps))
+        self.round_steps = -(-int(round_steps) // self.accumulation_steps)
         self._steps = None
 
     def attach(self, optimizer):
@@ -37,9 +40,9 @@ class RoundSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return optimizer
 
     def set_round_steps(self, steps):
-        self.round_steps = int(steps)
+        self.round_steps = -(-int(steps) // self.accumulation_steps)
         if self._steps is not None:
-            self._steps.assign(float(steps))
+            self._steps.assign(float(self.round_steps))
 
     def __call__(self, step):
         ops = keras.ops
@@ -53,11 +56,16 @@ class RoundSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "warmup_ratio": self.warmup_ratio,
-                "round_steps": self.round_steps}
+                "round_steps": self.round_steps * self.accumulation_steps,
+                "accumulation_steps": self.accumulation_steps}
 
 
-def round_optimizer(learning_rate, warmup_ratio=0.1, weight_decay=0.01, round_steps=1):
-    """AdamW on a `RoundSchedule`; returns `(optimizer, schedule)`."""
-    schedule = RoundSchedule(learning_rate, warmup_ratio, round_steps)
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
+def round_optimizer(learning_rate, warmup_ratio=0.1, weight_decay=0.01, round_steps=1, **options):
+    """AdamW on a `RoundSchedule`; returns `(optimizer, schedule)`. `options`: more AdamW
+    arguments (`global_clipnorm`, `gradient_accumulation_steps`)."""
+    schedule = RoundSchedule(learning_rate, warmup_ratio, round_steps,
+                             options.get("gradient_accumulation_steps") or 1)
+    from keras_clx.training.optimization import AdamW
+
+    optimizer = AdamW(schedule, weight_decay=weight_decay, **options)
     return schedule.attach(optimizer), schedule

@@ -482,7 +482,7 @@ def test_run_directory_checks(tmp_path):
     other = tiny_recipe("train.self_training.enabled=true", "train.self_training.k_per_class=7")
     with pytest.raises(ClxError, match="k_per_class: 30 -> 7"):
         run_dir.check_run_dir(tmp_path, other, resume=True)
-    with pytest.raises(ClxError, match="enabled=false"):
+    with pytest.raises(ClxError, match="self_training.enabled: True -> False"):  # another recipe
         run_dir.check_run_dir(tmp_path, tiny_recipe(), resume=True)
     run_dir.check_run_dir(tmp_path, recipe, overwrite=True)
 
