@@ -68,8 +68,12 @@ def user_errors(command):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="keras-clx")
-@click.option("--backend", type=click.Choice(BACKENDS), default=None,
-              help="Keras backend (sets KERAS_BACKEND before Keras is imported).")
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default=None,
+    help="Keras backend (sets KERAS_BACKEND before Keras is imported).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or phase lines.")
 @click.pass_context
 def main(ctx, backend, quiet):
@@ -81,8 +85,13 @@ def main(ctx, backend, quiet):
 
 
 def _overrides_option(command):
-    return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                        help="Override a recipe field, e.g. --set train.epochs=2 (repeatable).")(command)
+    return click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a recipe field, e.g. --set train.epochs=2 (repeatable).",
+    )(command)
 
 
 @main.command()
@@ -107,8 +116,9 @@ def fit(ctx, recipe, overrides, out, data_dir, overwrite, resume):
     if data_dir:
         loaded.data.data_dir = data_dir
     name = recipes.resolve_recipe_path(recipe).stem
-    run = runs.fit(loaded, out_dir=out or default_run_dir(name), overwrite=overwrite,
-                   verbose=ctx.obj["verbose"], resume=resume)
+    run = runs.fit(
+        loaded, out_dir=out or default_run_dir(name), overwrite=overwrite, verbose=ctx.obj["verbose"], resume=resume
+    )
     if isinstance(run, Run) and run.rounds is not None:  # a self-training run (not a `LeaveOneOutRun`)
         click.echo(run.rounds.to_markdown(run.labels.names))
     click.echo(run.report.format_table())
@@ -117,16 +127,29 @@ def fit(ctx, recipe, overrides, out, data_dir, overwrite, resume):
 @main.command()
 @click.argument("recipe")
 @_overrides_option
-@click.option("--out", required=True, type=click.Path(file_okay=False),
-              help="Preset directory to write (then: fit --set model.backbone=OUT).")
-@click.option("--text", "texts", multiple=True, metavar="[LANG=]PATH",
-              help="Pretrain on this file (one text per line) instead of the recipe's data; "
-                   "LANG defaults to the file name's stem (repeatable).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Preset directory to write (then: fit --set model.backbone=OUT).",
+)
+@click.option(
+    "--text",
+    "texts",
+    multiple=True,
+    metavar="[LANG=]PATH",
+    help="Pretrain on this file (one text per line) instead of the recipe's data; "
+    "LANG defaults to the file name's stem (repeatable).",
+)
 @click.option("--data-dir", help="Where data sets live (default $CLX_DATA_DIR).")
 @click.option("--resume", is_flag=True, help="Continue from the last epoch checkpoint in --out.")
 @click.option("--overwrite", is_flag=True, help="Start again, discarding checkpoints in --out.")
-@click.option("--stop-after-epoch", type=click.IntRange(min=1), default=None,
-              help="End after this epoch (resume later with --resume).")
+@click.option(
+    "--stop-after-epoch",
+    type=click.IntRange(min=1),
+    default=None,
+    help="End after this epoch (resume later with --resume).",
+)
 @click.pass_context
 @user_errors
 def pretrain(ctx, recipe, overrides, out, texts, data_dir, resume, overwrite, stop_after_epoch):
@@ -141,18 +164,29 @@ def pretrain(ctx, recipe, overrides, out, texts, data_dir, resume, overwrite, st
     _load_frameworks()
     from keras_clx.pretraining import pretrain as run_pretraining
 
-    result = run_pretraining(loaded, out, texts=files, resume=resume, overwrite=overwrite,
-                             verbose=ctx.obj["verbose"], stop_after_epoch=stop_after_epoch)
+    result = run_pretraining(
+        loaded,
+        out,
+        texts=files,
+        resume=resume,
+        overwrite=overwrite,
+        verbose=ctx.obj["verbose"],
+        stop_after_epoch=stop_after_epoch,
+    )
     if result.complete:
         click.echo(result.format_table())
     else:
-        click.echo(f"stopped after epoch {len(result.losses)} of {loaded.model.pretrain.epochs}; continue with --resume")
+        click.echo(
+            f"stopped after epoch {len(result.losses)} of {loaded.model.pretrain.epochs}; continue with --resume"
+        )
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path())
 @_overrides_option
-@click.option("--split", type=click.Choice(["dev", "test"]), default=None, help="Split to score (default: the recipe's).")
+@click.option(
+    "--split", type=click.Choice(["dev", "test"]), default=None, help="Split to score (default: the recipe's)."
+)
 @click.option("--data-dir", help="Where data sets live (default $CLX_DATA_DIR).")
 @click.pass_context
 @user_errors
@@ -167,8 +201,7 @@ def evaluate(ctx, run_dir, overrides, split, data_dir):
     if data_dir:
         run.recipe.data.data_dir = data_dir
     corpus = load_corpus(run.recipe.data, seed=run.recipe.train.seed)
-    report = experiment.evaluate(run.model, corpus, run.labels, run.recipe, split=split,
-                                 verbose=ctx.obj["verbose"])
+    report = experiment.evaluate(run.model, corpus, run.labels, run.recipe, split=split, verbose=ctx.obj["verbose"])
     report.write(run.directory, stem=f"report-{split or run.recipe.eval.split}")
     click.echo(report.format_table())
 
@@ -191,20 +224,28 @@ def _split_pair(line, path, number):
 
     fields = line.split("\t")
     if len(fields) != 2 or not all(f.strip() for f in fields):
-        raise DataError(f"expected 2 non-empty tab-separated texts (a sentence pair), found {len(fields)} "
-                        f"field(s)", path=path, line=number)
+        raise DataError(
+            f"expected 2 non-empty tab-separated texts (a sentence pair), found {len(fields)} field(s)",
+            path=path,
+            line=number,
+        )
     return fields[1]
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(), required=False)
-@click.option("--saved-model", type=click.Path(),
-              help="Answer from an exported SavedModel (DIR/NAME/N, or DIR/NAME for its latest version) instead of a run.")
+@click.option(
+    "--saved-model",
+    type=click.Path(),
+    help="Answer from an exported SavedModel (DIR/NAME/N, or DIR/NAME for its latest version) instead of a run.",
+)
 @click.option("--text", "texts", multiple=True, help="A text to classify (repeatable).")
-@click.option("--pair", "pairs", multiple=True,
-              help="The second text of a sentence pair, one per --text, in order (pair runs).")
-@click.option("--input", "input_path", type=click.Path(),
-              help="A file with one text per line (pair runs: text<TAB>second text).")
+@click.option(
+    "--pair", "pairs", multiple=True, help="The second text of a sentence pair, one per --text, in order (pair runs)."
+)
+@click.option(
+    "--input", "input_path", type=click.Path(), help="A file with one text per line (pair runs: text<TAB>second text)."
+)
 @click.option("--batch-size", type=int, default=None)
 @click.pass_context
 @user_errors
@@ -251,16 +292,33 @@ def predict(ctx, run_dir, saved_model, texts, pairs, input_path, batch_size):
 
 @main.command()
 @click.argument("run_dir", type=click.Path())
-@click.option("--out", required=True, type=click.Path(file_okay=False),
-              help="Models' base directory: writes OUT/NAME/VERSION (TF Serving's layout).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Models' base directory: writes OUT/NAME/VERSION (TF Serving's layout).",
+)
 @click.option("--name", help="Model name (default: the run directory's name).")
-@click.option("--version", "version", type=click.IntRange(min=0), default=None,
-              help="Version number (default: one more than the highest in OUT/NAME).")
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Version number (default: one more than the highest in OUT/NAME).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing version directory.")
-@click.option("--verify-input", type=click.Path(),
-              help="Verify on these texts (one per line) instead of a sample of the run's data.")
-@click.option("--sample-size", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Texts of the run's data to verify on.")
+@click.option(
+    "--verify-input",
+    type=click.Path(),
+    help="Verify on these texts (one per line) instead of a sample of the run's data.",
+)
+@click.option(
+    "--sample-size",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Texts of the run's data to verify on.",
+)
 @click.pass_context
 @user_errors
 def export(ctx, run_dir, out, name, version, overwrite, verify_input, sample_size):
@@ -271,8 +329,16 @@ def export(ctx, run_dir, out, name, version, overwrite, verify_input, sample_siz
     texts = _read_lines(verify_input) if verify_input else None
     if texts is not None:  # a pair model verifies on text<TAB>second text lines
         texts = [tuple(t.split("\t", 1)) if "\t" in t else t for t in texts]
-    result = export_run(run_dir, out, name=name, version=version, overwrite=overwrite, texts=texts,
-                        sample_size=sample_size, verbose=ctx.obj["verbose"])
+    result = export_run(
+        run_dir,
+        out,
+        name=name,
+        version=version,
+        overwrite=overwrite,
+        texts=texts,
+        sample_size=sample_size,
+        verbose=ctx.obj["verbose"],
+    )
     click.echo(f"{result.path}  ({result.summary()})")
 
 
@@ -280,17 +346,35 @@ def export(ctx, run_dir, out, name, version, overwrite, verify_input, sample_siz
 @click.argument("recipe", required=False)
 @_overrides_option
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds (train.seed) of every variant.")
-@click.option("--vary", multiple=True, metavar="KEY=V1,V2",
-              help="A recipe field and its values (repeatable; variants are all combinations, the first "
-                   "values are the baseline).")
-@click.option("--variant", "variants", multiple=True, metavar="'NAME: KEY=V KEY=V'",
-              help="A named variant (repeatable; the first is the baseline; combined with --vary).")
+@click.option(
+    "--vary",
+    multiple=True,
+    metavar="KEY=V1,V2",
+    help="A recipe field and its values (repeatable; variants are all combinations, the first "
+    "values are the baseline).",
+)
+@click.option(
+    "--variant",
+    "variants",
+    multiple=True,
+    metavar="'NAME: KEY=V KEY=V'",
+    help="A named variant (repeatable; the first is the baseline; combined with --vary).",
+)
 @click.option("--out", type=click.Path(file_okay=False), help="Study directory (default studies/<recipe>).")
 @click.option("--data-dir", help="Where data sets live (default $CLX_DATA_DIR).")
-@click.option("--report", "report_dir", type=click.Path(file_okay=False),
-              help="Only aggregate the finished cells of this study directory (no training).")
-@click.option("--bootstrap-samples", type=click.IntRange(min=100), default=1000, show_default=True,
-              help="Samples of the paired bootstrap intervals.")
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False),
+    help="Only aggregate the finished cells of this study directory (no training).",
+)
+@click.option(
+    "--bootstrap-samples",
+    type=click.IntRange(min=100),
+    default=1000,
+    show_default=True,
+    help="Samples of the paired bootstrap intervals.",
+)
 @click.pass_context
 @user_errors
 def study(ctx, recipe, overrides, seeds, vary, variants, out, data_dir, report_dir, bootstrap_samples):
@@ -307,11 +391,14 @@ def study(ctx, recipe, overrides, seeds, vary, variants, out, data_dir, report_d
     from keras_clx import study as studies
 
     overrides = [*overrides, *([f"data.data_dir={data_dir}"] if data_dir else [])]
-    studies.make_plan(recipe, seeds, vary, overrides, check=False, variants=variants)  # recipe errors before Keras is imported
+    studies.make_plan(
+        recipe, seeds, vary, overrides, check=False, variants=variants
+    )  # recipe errors before Keras is imported
     _load_frameworks()
     out = out or f"studies/{recipes.resolve_recipe_path(recipe).stem}"
-    summary = studies.run_study(recipe, out, seeds, vary, overrides, verbose=ctx.obj["verbose"],
-                                samples=bootstrap_samples, variants=variants)
+    summary = studies.run_study(
+        recipe, out, seeds, vary, overrides, verbose=ctx.obj["verbose"], samples=bootstrap_samples, variants=variants
+    )
     click.echo(format_markdown(summary))
 
 

@@ -37,8 +37,9 @@ def training_switcher(recipe, corpus):
     config = recipe.train.code_switch
     if not config.enabled:
         return None
-    return CodeSwitcher(dictionaries_for(recipe, corpus), config.rate, config.languages_per_sentence,
-                        seed=recipe.train.seed)
+    return CodeSwitcher(
+        dictionaries_for(recipe, corpus), config.rate, config.languages_per_sentence, seed=recipe.train.seed
+    )
 
 
 def vocabulary_texts(recipe, corpus, draws=2):
@@ -55,8 +56,12 @@ def training_preprocessor(recipe, corpus, model):
     switcher = training_switcher(recipe, corpus)
     if switcher is None or recipe.data.task in TOKEN_TASKS:
         return model.preprocessor
-    return SwitchingPreprocessor(model.preprocessor, switcher, [e.text for e in corpus.train],
-                                 keep_original=recipe.train.code_switch.keep_original)
+    return SwitchingPreprocessor(
+        model.preprocessor,
+        switcher,
+        [e.text for e in corpus.train],
+        keep_original=recipe.train.code_switch.keep_original,
+    )
 
 
 def switch_training_data(recipe, corpus, labels, model, train_ds, plan=None):
@@ -69,11 +74,22 @@ def switch_training_data(recipe, corpus, labels, model, train_ds, plan=None):
     config, train = recipe.train.code_switch, recipe.train
     task = get_task(recipe.data.task)
     if recipe.data.task in TOKEN_TASKS:
-        return token_switch_dataset(corpus.train, task.tags(labels), model.preprocessor, train.batch_size,
-                                    switcher, seed=train.seed, keep_original=config.keep_original).repeat()
+        return token_switch_dataset(
+            corpus.train,
+            task.tags(labels),
+            model.preprocessor,
+            train.batch_size,
+            switcher,
+            seed=train.seed,
+            keep_original=config.keep_original,
+        ).repeat()
     if plan is not None:  # self-training serves its own growing dataset: map it with the wrapper
-        return plan.callback.training_data([e.text for e in corpus.train], labels.encode(corpus.train),
-                                           train.batch_size, preprocessor=training_preprocessor(recipe, corpus, model))
+        return plan.callback.training_data(
+            [e.text for e in corpus.train],
+            labels.encode(corpus.train),
+            train.batch_size,
+            preprocessor=training_preprocessor(recipe, corpus, model),
+        )
     return train_ds
 
 

@@ -125,8 +125,10 @@ def evaluate(model, corpus, labels, recipe, split=None, verbose=1):
     report = Report(rows, task.metric_names, title=f"{recipe.description or corpus.name} ({split})")
     average = report.target_average().get(task.primary_metric)
     if average is not None:
-        log(f"evaluated {len(rows)} languages on {split}: target average {task.primary_metric} "
-            f"{100 * average:.2f}", verbose)
+        log(
+            f"evaluated {len(rows)} languages on {split}: target average {task.primary_metric} {100 * average:.2f}",
+            verbose,
+        )
     return report
 
 
@@ -184,23 +186,36 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
         position = fit_setup.restore(directory.path, model, steps) if resume else position
         initial_epoch = position.epoch
         if position.resumed:
-            log(f"resumed from the checkpoint at epoch {position.epoch + 1}, step {position.step} of {steps}",
-                verbose)
-        train_ds = fit_setup.training_stream(task, corpus, labels, model, recipe, position,
-                                             code_switch_setup.training_preprocessor(recipe, corpus, model))
+            log(f"resumed from the checkpoint at epoch {position.epoch + 1}, step {position.step} of {steps}", verbose)
+        train_ds = fit_setup.training_stream(
+            task,
+            corpus,
+            labels,
+            model,
+            recipe,
+            position,
+            code_switch_setup.training_preprocessor(recipe, corpus, model),
+        )
     train_ds = code_switch_setup.switch_training_data(recipe, corpus, labels, model, train_ds, plan)
     transfer = TransferConfig.from_recipe(recipe.train)
     if transfer.weighting != "none" or (transfer.uses_target_batches and corpus.unlabeled()):
-        train_ds = paired_dataset(train_ds, corpus.unlabeled(), model.preprocessor, batch, seed=recipe.train.seed,
-                                  skip_batches=position.epoch * steps + position.step)
+        train_ds = paired_dataset(
+            train_ds,
+            corpus.unlabeled(),
+            model.preprocessor,
+            batch,
+            seed=recipe.train.seed,
+            skip_batches=position.epoch * steps + position.step,
+        )
     if not transfer.is_vanilla:
         log(f"transfer step: {transfer.describe()}", verbose)
     train_ds = distribution.cast_masks(train_ds)
     dev_ds = distribution.cast_masks(dev_ds) if dev_ds is not None else None
     if resume:  # epochs logged after the last checkpoint (saved round) are trained again
         run_dir.trim_training_log(directory.training_log, initial_epoch)
-    first, last, best = fit_setup.callbacks(recipe, task, corpus, labels, directory, steps, position,
-                                            plan.callback if plan else None, verbose)
+    first, last, best = fit_setup.callbacks(
+        recipe, task, corpus, labels, directory, steps, position, plan.callback if plan else None, verbose
+    )
     fit_started = time.time()
     history = model.fit(
         train_ds,
@@ -210,18 +225,27 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
         steps_per_epoch=steps_per_epoch,
         shuffle=False,  # the data comes in the order of (seed, epoch) already
         verbose=min(verbose, 2),
-        callbacks=[*([plan.callback] if plan else []), *first, TransferGuard(verbose=verbose),
-                   keras.callbacks.CSVLogger(str(directory.training_log), append=resume),
-                   DivergenceGuard.from_recipe(recipe), *callbacks, *last],
+        callbacks=[
+            *([plan.callback] if plan else []),
+            *first,
+            TransferGuard(verbose=verbose),
+            keras.callbacks.CSVLogger(str(directory.training_log), append=resume),
+            DivergenceGuard.from_recipe(recipe),
+            *callbacks,
+            *last,
+        ],
     )
     fit_seconds = time.time() - fit_started
     trained = len(history.epoch)
-    log(f"trained {trained} epochs ({steps} steps each{' in round 0' if plan else ''}) in {fit_seconds:.1f} s",
-        verbose)
+    log(f"trained {trained} epochs ({steps} steps each{' in round 0' if plan else ''}) in {fit_seconds:.1f} s", verbose)
     model.save(directory.model)
     if recipe.train.epoch_eval:
-        plot_curves(directory.training_log, directory.curves, task.primary_metric,
-                    title=f"{recipe.description or corpus.name}: dev {task.primary_metric} per language")
+        plot_curves(
+            directory.training_log,
+            directory.curves,
+            task.primary_metric,
+            title=f"{recipe.description or corpus.name}: dev {task.primary_metric} per language",
+        )
 
     report = evaluate(model, corpus, labels, recipe, verbose=verbose)
     code_switch_setup.add_challenge_rows(report, model, corpus, labels, recipe, directory.path, verbose)
@@ -239,8 +263,7 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
         "total_seconds": round(time.time() - started, 2),
     }
     directory.metrics.write_text(json.dumps(summary, indent=2) + "\n")
-    return Run(recipe, model, labels, directory.path, report, history.history,
-               plan.callback.history if plan else None)
+    return Run(recipe, model, labels, directory.path, report, history.history, plan.callback.history if plan else None)
 
 
 def load_run(directory):
@@ -256,8 +279,11 @@ def load_run(directory):
         if not path.is_file():
             raise ClxError(f"{directory} is not a complete run directory: {path.name} is missing")
     recipe = _read(run.recipe, "the run's recipe", lambda p: Recipe.from_dict(run_dir.read_json(p, "recipe")))
-    labels = _read(run.labels, "the label vocabulary",
-                   lambda p: LabelVocabulary.from_json(run_dir.read_json(p, "label vocabulary")))
+    labels = _read(
+        run.labels,
+        "the label vocabulary",
+        lambda p: LabelVocabulary.from_json(run_dir.read_json(p, "label vocabulary")),
+    )
     import keras_clx.models  # noqa: F401  (registers the classifiers for deserialization)
 
     model = _read(run.model, "the trained model", lambda p: keras.saving.load_model(p, compile=False))

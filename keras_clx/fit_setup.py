@@ -49,8 +49,10 @@ def restore(directory, model, steps_per_epoch):
         return Position()
     meta = checkpoints.restore(path, model)
     if meta["steps_per_epoch"] != steps_per_epoch:
-        raise ClxError(f"{path} was written with {meta['steps_per_epoch']} batches per epoch, this run has "
-                       f"{steps_per_epoch}: the data changed since the run was interrupted")
+        raise ClxError(
+            f"{path} was written with {meta['steps_per_epoch']} batches per epoch, this run has "
+            f"{steps_per_epoch}: the data changed since the run was interrupted"
+        )
     return Position(meta["epoch"], meta["step"], meta["callbacks"])
 
 
@@ -76,8 +78,16 @@ def callbacks(recipe, task, corpus, labels, directory, steps_per_epoch, position
     if train.epoch_eval:
         key = monitor_key(train.monitor, task.primary_metric) if train.monitor != "last" else None
         dev = {lang: corpus.languages[lang].dev for lang in corpus.sources + corpus.targets}
-        evaluation = DevEvaluation(task, dev, corpus.sources, corpus.targets, labels, recipe.eval.batch_size,
-                                   train.epoch_eval_examples, shown=[key] if key else [])
+        evaluation = DevEvaluation(
+            task,
+            dev,
+            corpus.sources,
+            corpus.targets,
+            labels,
+            recipe.eval.batch_size,
+            train.epoch_eval_examples,
+            shown=[key] if key else [],
+        )
         first.append(evaluation)
         if key is not None:
             best = BestEpoch(key, train.patience, checkpoint_dir(directory.path), verbose)
@@ -88,9 +98,15 @@ def callbacks(recipe, task, corpus, labels, directory, steps_per_epoch, position
         last.append(ScalarLogger(directory.path / run_dir.TENSORBOARD))
     if self_training is None:
         stateful = [best] if best is not None else []
-        last.append(checkpoints.TrainingCheckpoint(checkpoint_dir(directory.path), steps_per_epoch,
-                                                   train.checkpoint_every_steps, stateful=stateful,
-                                                   first_step=position.step))
+        last.append(
+            checkpoints.TrainingCheckpoint(
+                checkpoint_dir(directory.path),
+                steps_per_epoch,
+                train.checkpoint_every_steps,
+                stateful=stateful,
+                first_step=position.step,
+            )
+        )
         for callback, state in zip(stateful, position.callbacks):
             callback.set_state(state)
     if evaluation is not None:

@@ -45,8 +45,7 @@ def leave_one_out_recipes(recipe):
         raise RecipeError("data.leave_one_out needs at least one language in data.targets")
     if len(languages) < 2:
         raise RecipeError(
-            "data.leave_one_out needs at least two languages in data.sources + data.targets, "
-            f"got {languages}"
+            f"data.leave_one_out needs at least two languages in data.sources + data.targets, got {languages}"
         )
     plans = []
     for target in dict.fromkeys(recipe.data.targets):
@@ -74,8 +73,9 @@ def fit_sub_run(sub, directory, overwrite=False, verbose=1, callbacks=(), resume
         loaded.report = _read_report(directory)
         return loaded
     interrupted = resume and run_dir.resumable_run(directory) is not None
-    return experiment.fit(sub, out_dir=directory, overwrite=overwrite or resume, verbose=verbose,
-                          callbacks=callbacks, resume=interrupted)
+    return experiment.fit(
+        sub, out_dir=directory, overwrite=overwrite or resume, verbose=verbose, callbacks=callbacks, resume=interrupted
+    )
 
 
 def fit_leave_one_out(recipe, out_dir, overwrite=False, verbose=1, callbacks=(), resume=False):

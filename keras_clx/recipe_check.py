@@ -116,10 +116,14 @@ BOOLEAN = Rule(lambda v: type(v) is bool, "true or false")
 TEXT = Rule(_is_text, "a string")
 NAME = Rule(lambda v: _is_text(v) and bool(v.strip()), "a non-empty string")
 LANGUAGES = Rule(_is_name_list, "a list of distinct language codes (e.g. en,es)")
-OPTIONS = Rule(lambda v: type(v) is dict and all(type(k) is str for k in v) and _is_json(v),
-               "a dict of JSON values with string keys")
-DICTIONARIES = Rule(lambda v: type(v) is dict and all(_is_text(k) and _is_text(p) and p.strip() for k, p in v.items()),
-                    "a dict {language: dictionary path or \"muse\"}")
+OPTIONS = Rule(
+    lambda v: type(v) is dict and all(type(k) is str for k in v) and _is_json(v),
+    "a dict of JSON values with string keys",
+)
+DICTIONARIES = Rule(
+    lambda v: type(v) is dict and all(_is_text(k) and _is_text(p) and p.strip() for k, p in v.items()),
+    'a dict {language: dictionary path or "muse"}',
+)
 
 RULES = {
     "description": TEXT,
@@ -171,9 +175,13 @@ RULES = {
     "train.checkpoint_every_steps": optional(integer(1)),
     "train.epoch_eval": BOOLEAN,
     "train.epoch_eval_examples": optional(integer(1)),
-    "train.monitor": Rule(lambda v: _is_text(v) and (v in ("last", "source_dev", "target_dev")
-                                                     or (v.startswith("dev:") and bool(v[4:].strip()))),
-                          "last, source_dev, target_dev or dev:<language>"),
+    "train.monitor": Rule(
+        lambda v: (
+            _is_text(v)
+            and (v in ("last", "source_dev", "target_dev") or (v.startswith("dev:") and bool(v[4:].strip())))
+        ),
+        "last, source_dev, target_dev or dev:<language>",
+    ),
     "train.patience": optional(integer(0)),
     "train.tensorboard": BOOLEAN,
     "train.self_training.enabled": BOOLEAN,
@@ -222,8 +230,13 @@ def _cross_rules(recipe):
         yield "train.label_smoothing", "applies to data.task=sequence only"
     if train.self_training.enabled and (train.monitor != "last" or train.checkpoint_every_steps):
         key = "train.monitor" if train.monitor != "last" else "train.checkpoint_every_steps"
-        yield key, ("does not apply to self-training (rounds select the best round and are its checkpoints; "
-                    "see train.self_training.monitor)")
+        yield (
+            key,
+            (
+                "does not apply to self-training (rounds select the best round and are its checkpoints; "
+                "see train.self_training.monitor)"
+            ),
+        )
 
 
 CROSS_RULES = (_cross_rules,)
@@ -240,8 +253,12 @@ def _annotation_rule(annotation):
     optional_ = typing.get_origin(annotation) is typing.Union and type(None) in typing.get_args(annotation)
     base = typing.get_args(annotation)[0] if optional_ else annotation
     simple = {
-        int: integer(), float: number(), str: TEXT, bool: BOOLEAN,
-        list: Rule(lambda v: type(v) is list, "a list"), dict: OPTIONS,
+        int: integer(),
+        float: number(),
+        str: TEXT,
+        bool: BOOLEAN,
+        list: Rule(lambda v: type(v) is list, "a list"),
+        dict: OPTIONS,
     }
     rule = simple.get(base, Rule(lambda v: True, "anything"))
     return optional(rule) if optional_ else rule

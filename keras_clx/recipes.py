@@ -116,9 +116,7 @@ def _coerce(key, value, current, annotation):
     """Checks `value` against the field's type, converting strings from the CLI."""
     if isinstance(value, str) and annotation is not str:
         value = _parse_text(value)
-    optional = typing.get_origin(annotation) is typing.Union and type(None) in typing.get_args(
-        annotation
-    )
+    optional = typing.get_origin(annotation) is typing.Union and type(None) in typing.get_args(annotation)
     if value is None:
         if optional or annotation is typing.Any:
             return None
@@ -190,8 +188,9 @@ def apply_overrides(recipe, overrides):
     try:
         return check_recipe(recipe)
     except RecipeError as error:
-        culprit = [item for key, item in given.items()
-                   if error.key and (key == error.key or key.startswith(error.key + "."))]
+        culprit = [
+            item for key, item in given.items() if error.key and (key == error.key or key.startswith(error.key + "."))
+        ]
         if culprit:
             raise _from_override(error, culprit[-1]) from None
         raise
@@ -250,8 +249,9 @@ def _run_recipe_file(path):
     try:
         inspect.signature(get_recipe).bind()
     except TypeError:
-        raise RecipeError(f"recipe {path}: get_recipe() must take no arguments, "
-                          f"it is get_recipe{inspect.signature(get_recipe)}") from None
+        raise RecipeError(
+            f"recipe {path}: get_recipe() must take no arguments, it is get_recipe{inspect.signature(get_recipe)}"
+        ) from None
     except ValueError:  # no signature to inspect: let the call tell
         pass
     try:
@@ -259,8 +259,7 @@ def _run_recipe_file(path):
     except (Exception, SystemExit) as error:  # KeyboardInterrupt still interrupts
         raise _in_file(path, error) from None
     if not isinstance(recipe, Recipe):
-        raise RecipeError(f"recipe {path}: get_recipe() must return a keras_clx.Recipe, "
-                          f"got {type(recipe).__name__}")
+        raise RecipeError(f"recipe {path}: get_recipe() must return a keras_clx.Recipe, got {type(recipe).__name__}")
     return recipe
 
 

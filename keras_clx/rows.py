@@ -25,6 +25,5 @@ def token_row(text, words, tags, spans):
         "text": text,
         "words": list(words),
         "tags": list(tags),
-        "spans": [{"start": start, "end": end, "label": label, "text": span}
-                  for start, end, label, span in spans],
+        "spans": [{"start": start, "end": end, "label": label, "text": span} for start, end, label, span in spans],
     }

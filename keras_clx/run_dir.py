@@ -127,8 +127,9 @@ def check_same_recipe(run, recipe):
     changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
     if changed:
         details = "; ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed[:5])
-        raise ClxError(f"{run} was started with another recipe ({details}); "
-                       "resume with the same recipe and --set options")
+        raise ClxError(
+            f"{run} was started with another recipe ({details}); resume with the same recipe and --set options"
+        )
 
 
 def check_run_dir(directory, recipe, resume=False, overwrite=False):
@@ -149,12 +150,14 @@ def check_run_dir(directory, recipe, resume=False, overwrite=False):
         if loo and not run.is_leave_one_out:
             raise ClxError(f"{directory} holds no leave-one-out run to resume")
         if not loo and not run.is_interrupted:
-            raise ClxError(f"{directory} holds no interrupted run to resume (no checkpoint, no completed "
-                           "self-training round)")
+            raise ClxError(
+                f"{directory} holds no interrupted run to resume (no checkpoint, no completed self-training round)"
+            )
         check_same_recipe(run, recipe)
     elif run.is_interrupted and not overwrite and not run.is_leave_one_out:
-        raise ClxError(f"{directory} holds an interrupted run; pass --resume to continue "
-                       "it or --overwrite to start again")
+        raise ClxError(
+            f"{directory} holds an interrupted run; pass --resume to continue it or --overwrite to start again"
+        )
     elif (run.model.exists() or run.is_leave_one_out or run.is_interrupted) and not overwrite:
         raise ClxError(f"{directory} already holds a run; choose another --out or pass --overwrite")
 
@@ -229,8 +232,7 @@ def staged(directory, resume=False):
     target = pathlib.Path(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
     own = target.parent / f".{target.name}.partial-{os.getpid()}"
-    source = (resumable_run(target) or (RunDir(target) if RunDir(target).is_leave_one_out else None)
-              if resume else None)
+    source = resumable_run(target) or (RunDir(target) if RunDir(target).is_leave_one_out else None) if resume else None
     if own.exists() and (source is None or source.path != own):
         shutil.rmtree(own)
     if source is not None and source.path != own:
@@ -256,6 +258,7 @@ def trim_training_log(path, first_epoch):
     if not path.is_file():
         return
     lines = path.read_text().splitlines(keepends=True)
-    kept = lines[:1] + [line for line in lines[1:] if line.split(",", 1)[0].isdigit()
-                        and int(line.split(",", 1)[0]) < first_epoch]
+    kept = lines[:1] + [
+        line for line in lines[1:] if line.split(",", 1)[0].isdigit() and int(line.split(",", 1)[0]) < first_epoch
+    ]
     path.write_text("".join(kept))

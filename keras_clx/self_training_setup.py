@@ -29,9 +29,11 @@ def check_recipe(recipe):
     if recipe.data.task not in ("sequence", "pair"):
         raise RecipeError("train.self_training supports sequence classification (data.task=sequence or pair) only")
     if config.soft_labels and (train.perturbation != "none" or train.instance_weighting != "none"):
-        raise RecipeError("train.self_training.soft_labels needs Keras's own train step; the transfer step's loss "
-                          "takes label ids (set train.perturbation and train.instance_weighting to none, or "
-                          "soft_labels=false)")
+        raise RecipeError(
+            "train.self_training.soft_labels needs Keras's own train step; the transfer step's loss "
+            "takes label ids (set train.perturbation and train.instance_weighting to none, or "
+            "soft_labels=false)"
+        )
     if config.monitor not in ("target_dev", "source_dev"):
         raise RecipeError(f"train.self_training.monitor must be target_dev or source_dev, got {config.monitor!r}")
 
@@ -63,24 +65,48 @@ def setup(recipe, corpus, model, labels, directory, steps_per_epoch, resume=Fals
     pool = corpus.unlabeled()
     if not pool:
         raise RecipeError("self-training needs unlabelled target text; the corpus has none")
-    gold = {e.id: e.label for lang in corpus.targets for e in corpus.languages[lang].unlabeled
-            if e.label is not None and e.label in labels}
+    gold = {
+        e.id: e.label
+        for lang in corpus.targets
+        for e in corpus.languages[lang].unlabeled
+        if e.label is not None and e.label in labels
+    }
     options = optimizer_options(train)
-    optimizer, schedule = round_optimizer(train.learning_rate, train.warmup_ratio, options.pop("weight_decay"),
-                                          round_steps=steps_per_epoch * train.epochs, **options)
-    settings = SelfTrainingSettings(
-        k_per_class=config.k_per_class, epochs_per_round=config.epochs_per_round, max_rounds=config.max_rounds,
-        patience=config.patience, monitor="val_accuracy", initial_epochs=train.epochs,
-        threshold=config.threshold, reinitialize=config.reinitialize, soft_labels=config.soft_labels,
-        prediction_batch_size=recipe.eval.batch_size, seed=train.seed,
+    optimizer, schedule = round_optimizer(
+        train.learning_rate,
+        train.warmup_ratio,
+        options.pop("weight_decay"),
+        round_steps=steps_per_epoch * train.epochs,
+        **options,
     )
-    callback = SelfTrainingCallback(pool, settings, label_names=labels.names, gold_labels=gold,
-                                    monitor_description=description, schedule=schedule,
-                                    directory=run_dir.RunDir(directory).self_training, verbose=verbose)
+    settings = SelfTrainingSettings(
+        k_per_class=config.k_per_class,
+        epochs_per_round=config.epochs_per_round,
+        max_rounds=config.max_rounds,
+        patience=config.patience,
+        monitor="val_accuracy",
+        initial_epochs=train.epochs,
+        threshold=config.threshold,
+        reinitialize=config.reinitialize,
+        soft_labels=config.soft_labels,
+        prediction_batch_size=recipe.eval.batch_size,
+        seed=train.seed,
+    )
+    callback = SelfTrainingCallback(
+        pool,
+        settings,
+        label_names=labels.names,
+        gold_labels=gold,
+        monitor_description=description,
+        schedule=schedule,
+        directory=run_dir.RunDir(directory).self_training,
+        verbose=verbose,
+    )
     if resume:
         callback.restore()
-    train_ds = callback.training_data([e.inputs for e in corpus.train], labels.encode(corpus.train),
-                                      train.batch_size, preprocessor=model.preprocessor)
+    train_ds = callback.training_data(
+        [e.inputs for e in corpus.train], labels.encode(corpus.train), train.batch_size, preprocessor=model.preprocessor
+    )
     validation = get_task(recipe.data.task).dataset(dev, labels, model.preprocessor, recipe.eval.batch_size)
     compile_kwargs = {"optimizer": optimizer}
     if config.soft_labels:

@@ -116,7 +116,7 @@ def parse_variants(items):
 
 
 def _short(key):
-    return key[len(next((s for s in _SECTIONS if key.startswith(s)), "")):]
+    return key[len(next((s for s in _SECTIONS if key.startswith(s)), "")) :]
 
 
 def _variants(vary, named=()):
@@ -179,8 +179,9 @@ def make_plan(recipe, seeds=(0,), vary=(), overrides=(), check=True, variants=()
                 check_recipe(recipe_)
         except ClxError as error:
             raise RecipeError(f"variant {variant.label}: {error}") from None
-    plan = StudyPlan(path, overrides, seeds, [[k, v] for k, v in vary], variants, base.data.task,
-                     description=base.description)
+    plan = StudyPlan(
+        path, overrides, seeds, [[k, v] for k, v in vary], variants, base.data.task, description=base.description
+    )
     if check:  # (imports Keras)
         from keras_clx.tasks import get_task
 
@@ -214,8 +215,7 @@ def _progress(message, verbose):
         print(message, file=sys.stderr, flush=True)
 
 
-def run_study(recipe, out_dir, seeds=(0,), vary=(), overrides=(), verbose=1, callbacks=(), samples=1000,
-              variants=()):
+def run_study(recipe, out_dir, seeds=(0,), vary=(), overrides=(), verbose=1, callbacks=(), samples=1000, variants=()):
     """Runs every cell of the study (see the module docstring), then writes the aggregation.
 
     Args:
@@ -249,7 +249,13 @@ def run_study(recipe, out_dir, seeds=(0,), vary=(), overrides=(), verbose=1, cal
         if state == "complete":
             continue
         keras.backend.clear_session()
-        runs.fit(plan.cell_recipe(variant, seed), out_dir=path, overwrite=state == "rerun",
-                       resume=state == "resume", verbose=2 if verbose else 0, callbacks=callbacks)
+        runs.fit(
+            plan.cell_recipe(variant, seed),
+            out_dir=path,
+            overwrite=state == "rerun",
+            resume=state == "resume",
+            verbose=2 if verbose else 0,
+            callbacks=callbacks,
+        )
     keras.backend.clear_session()
     return study_report(directory, samples=samples)

@@ -37,8 +37,11 @@ def read_cell(path):
         files = {row["language"]: path / outcomes_file() for row in report["languages"]}
     cache = {f: read_outcomes(f) for f in set(files.values()) if f.is_file()}
     rows = {
-        row["language"]: {"role": row["role"], "metrics": row["metrics"],
-                          "outcomes": cache.get(files.get(row["language"]), {}).get(row["language"])}
+        row["language"]: {
+            "role": row["role"],
+            "metrics": row["metrics"],
+            "outcomes": cache.get(files.get(row["language"]), {}).get(row["language"]),
+        }
         for row in report["languages"]
     }
     return {"metric_names": report["metrics"], "rows": rows}
@@ -101,8 +104,9 @@ def _differences(plan, cells, languages, targets, metric_names, samples):
         for metric in metric_names:
             if not pairs:
                 break
-            boot = study_stats.paired_bootstrap(pairs, metric, average=targets if AVERAGE in rows else (),
-                                                samples=samples)
+            boot = study_stats.paired_bootstrap(
+                pairs, metric, average=targets if AVERAGE in rows else (), samples=samples
+            )
             for language, interval in boot.items():
                 rows[language][metric] = interval
         out[variant.label] = {"languages": rows, "skipped": skipped}
@@ -138,8 +142,11 @@ def study_report(directory, samples=1000):
         "baseline": plan.variants[0].label,
         "variants": [v.label for v in plan.variants],
         "seeds": plan.seeds,
-        "cells": {"finished": len(cells), "total": len(grid),
-                  "missing": [str(p.relative_to(directory)) for v, s, p in grid if (v.label, s) not in cells]},
+        "cells": {
+            "finished": len(cells),
+            "total": len(grid),
+            "missing": [str(p.relative_to(directory)) for v, s, p in grid if (v.label, s) not in cells],
+        },
         "languages": [{"language": lang, "role": roles[lang]} for lang in languages],
         "bootstrap_samples": samples,
         "scores": {m: _scores(plan, cells, languages, targets, m) for m in metric_names},
@@ -172,13 +179,17 @@ def format_markdown(summary):
     languages = [*roles, AVERAGE]
     cells = summary["cells"]
     seeds = ", ".join(map(str, summary["seeds"]))
-    intro = (f"{cells['finished']} of {cells['total']} cells finished; seeds {seeds}; baseline: "
-             f"{summary['baseline']}. Scores in %, mean ± sample std over seeds (n = seeds).")
+    intro = (
+        f"{cells['finished']} of {cells['total']} cells finished; seeds {seeds}; baseline: "
+        f"{summary['baseline']}. Scores in %, mean ± sample std over seeds (n = seeds)."
+    )
     out = [f"# Study: {summary['title'] or summary['recipe']}", "", intro, ""]
     for metric in summary["metrics"]:
         title = f"## {metric}" + (" (primary)" if metric == summary["primary_metric"] else "")
-        rows = [[lang, roles.get(lang, ""), *(_score_cell(summary["scores"][metric][lang][v])
-                                             for v in summary["variants"])] for lang in languages]
+        rows = [
+            [lang, roles.get(lang, ""), *(_score_cell(summary["scores"][metric][lang][v]) for v in summary["variants"])]
+            for lang in languages
+        ]
         out += [title, "", markdown_table(["language", "role", *summary["variants"]], rows), ""]
     metric = summary["primary_metric"]
     if summary["differences"]:
@@ -192,14 +203,18 @@ def format_markdown(summary):
                     row.append(entry["skipped"].get(lang, "-"))
                     continue
                 interval = d[metric]
-                row.append(f"{_percent(interval['difference'], True)} [{_percent(interval['low'], True)}, "
-                           f"{_percent(interval['high'], True)}], p={d['p_value']:.3g} "
-                           f"({d['wins']}+/{d['losses']}-)")
+                row.append(
+                    f"{_percent(interval['difference'], True)} [{_percent(interval['low'], True)}, "
+                    f"{_percent(interval['high'], True)}], p={d['p_value']:.3g} "
+                    f"({d['wins']}+/{d['losses']}-)"
+                )
             rows.append(row)
-        note = ("Difference: mean over seeds of variant - baseline; [low, high]: 95% paired bootstrap interval "
-                f"({summary['bootstrap_samples']} samples; seeds drawn with replacement, then each language's "
-                "examples, the same draw for variant and baseline). p: two-sided sign test over seeds x "
-                "examples (+/-: examples with fewer/more errors than the baseline, ties dropped).")
+        note = (
+            "Difference: mean over seeds of variant - baseline; [low, high]: 95% paired bootstrap interval "
+            f"({summary['bootstrap_samples']} samples; seeds drawn with replacement, then each language's "
+            "examples, the same draw for variant and baseline). p: two-sided sign test over seeds x "
+            "examples (+/-: examples with fewer/more errors than the baseline, ties dropped)."
+        )
         out += [markdown_table(["language", *summary["differences"]], rows), "", note, ""]
     return "\n".join(out)
 
@@ -208,21 +223,71 @@ def _write_csv(summary, path):
     roles = {entry["language"]: entry["role"] for entry in summary["languages"]}
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["kind", "metric", "language", "role", "variant", "seeds", "mean", "std",
-                         "difference", "low", "high", "wins", "losses", "ties", "p_value"])
+        writer.writerow(
+            [
+                "kind",
+                "metric",
+                "language",
+                "role",
+                "variant",
+                "seeds",
+                "mean",
+                "std",
+                "difference",
+                "low",
+                "high",
+                "wins",
+                "losses",
+                "ties",
+                "p_value",
+            ]
+        )
         for metric, by_language in summary["scores"].items():
             for lang, by_variant in by_language.items():
                 for variant, e in by_variant.items():
-                    writer.writerow(["score", metric, lang, roles.get(lang, ""), variant, len(e["seeds"]),
-                                     e["mean"], e["std"], "", "", "", "", "", "", ""])
+                    writer.writerow(
+                        [
+                            "score",
+                            metric,
+                            lang,
+                            roles.get(lang, ""),
+                            variant,
+                            len(e["seeds"]),
+                            e["mean"],
+                            e["std"],
+                            "",
+                            "",
+                            "",
+                            "",
+                            "",
+                            "",
+                            "",
+                        ]
+                    )
         for variant, entry in summary["differences"].items():
             for lang, d in entry["languages"].items():
                 for metric in summary["metrics"]:
                     if metric in d:
                         m = d[metric]
-                        writer.writerow(["difference", metric, lang, roles.get(lang, ""), variant, d["seeds"],
-                                         "", "", m["difference"], m["low"], m["high"], d["wins"], d["losses"],
-                                         d["ties"], d["p_value"]])
+                        writer.writerow(
+                            [
+                                "difference",
+                                metric,
+                                lang,
+                                roles.get(lang, ""),
+                                variant,
+                                d["seeds"],
+                                "",
+                                "",
+                                m["difference"],
+                                m["low"],
+                                m["high"],
+                                d["wins"],
+                                d["losses"],
+                                d["ties"],
+                                d["p_value"],
+                            ]
+                        )
 
 
 def plot(summary, path):

@@ -64,8 +64,10 @@ class SequenceTask:
     def predict(self, model, examples, labels, batch_size, verbose=0):
         """One dict per text: label, its probability and every class probability."""
         probabilities = self.predict_proba(model, examples, batch_size, verbose)
-        return [sequence_row(e.text, labels.names, p, int(p.argmax()), text_pair=e.text_pair)
-                for e, p in zip(examples, probabilities)]
+        return [
+            sequence_row(e.text, labels.names, p, int(p.argmax()), text_pair=e.text_pair)
+            for e, p in zip(examples, probabilities)
+        ]
 
 
 class PairTask(SequenceTask):
@@ -96,7 +98,9 @@ class TokenTask:
 
     def build_model(self, backbone, preprocessor, labels, model_config):
         return TokenClassifier(
-            backbone, num_classes=len(self.tags(labels)), preprocessor=preprocessor,
+            backbone,
+            num_classes=len(self.tags(labels)),
+            preprocessor=preprocessor,
             dropout=model_config.dropout,
         )
 
@@ -114,8 +118,9 @@ class TokenTask:
         (a word cut off by truncation gets probability 1 for `O`)."""
         if not examples:
             return []
-        encoding = encode_texts([e.text for e in examples], model.preprocessor,
-                                words=[example_words(e) for e in examples])
+        encoding = encode_texts(
+            [e.text for e in examples], model.preprocessor, words=[example_words(e) for e in examples]
+        )
         ds = token_text_dataset(None, model.preprocessor, batch_size, encoding=encoding)
         probabilities = softmax(model.predict(ds, verbose=verbose))
         outside = np.eye(probabilities.shape[-1])[0]
@@ -143,16 +148,24 @@ class TokenTask:
         scores = entity_scores(gold, predicted)
         per_type = {f"f1_{kind}": s["f1"] for kind, s in entity_scores_by_type(gold, predicted).items()}
         counts = entity_counts(gold, predicted)
-        outcomes = {"ids": np.asarray([e.id for e in examples]), "tp": counts[:, 0], "fp": counts[:, 1],
-                    "fn": counts[:, 2]}
+        outcomes = {
+            "ids": np.asarray([e.id for e in examples]),
+            "tp": counts[:, 0],
+            "fp": counts[:, 1],
+            "fn": counts[:, 2],
+        }
         return {**{name: scores[name] for name in self.metric_names}, **per_type}, outcomes
 
     def predict(self, model, examples, labels, batch_size, verbose=0):
         """One dict per text: its words, one tag per word and the predicted spans
         (`start`, `end` character offsets, `label`, `text`)."""
         return [
-            token_row(e.text, [w for w, _, _ in words], tags,
-                      [(s.start, s.end, s.label, e.text[s.start:s.end]) for s in iob.tags_to_spans(words, tags)])
+            token_row(
+                e.text,
+                [w for w, _, _ in words],
+                tags,
+                [(s.start, s.end, s.label, e.text[s.start : s.end]) for s in iob.tags_to_spans(words, tags)],
+            )
             for e, (words, tags) in zip(examples, self.predict_tags(model, examples, labels, batch_size, verbose))
         ]
 
@@ -183,8 +196,10 @@ class TaggingTask(TokenTask):
 
     def predict(self, model, examples, labels, batch_size, verbose=0):
         """One dict per text: its words and one tag per word (`spans` empty)."""
-        return [token_row(e.text, [w for w, _, _ in words], tags, [])
-                for e, (words, tags) in zip(examples, self.predict_tags(model, examples, labels, batch_size, verbose))]
+        return [
+            token_row(e.text, [w for w, _, _ in words], tags, [])
+            for e, (words, tags) in zip(examples, self.predict_tags(model, examples, labels, batch_size, verbose))
+        ]
 
 
 TASKS = {"sequence": SequenceTask(), "pair": PairTask(), "token": TokenTask(), "tagging": TaggingTask()}

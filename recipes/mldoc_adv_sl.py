@@ -24,8 +24,9 @@ from keras_clx import base_recipe
 
 
 def get_recipe():
-    recipe = base_recipe(__file__, "mldoc_adv",
-                         "MLDoc topics, en -> de, es, fr, it, ja, ru, zh (adversarial + self-training, paper 000)")
+    recipe = base_recipe(
+        __file__, "mldoc_adv", "MLDoc topics, en -> de, es, fr, it, ja, ru, zh (adversarial + self-training, paper 000)"
+    )
     recipe.train.epochs = 5  # K: round 0 (source only)
     st = recipe.train.self_training
     st.enabled = True

@@ -23,8 +23,9 @@ from keras_clx import base_recipe
 
 
 def get_recipe():
-    recipe = base_recipe(__file__, "mtod_adv",
-                         "MTOD intents, en -> es, th (adversarial training + self-training, paper 000)")
+    recipe = base_recipe(
+        __file__, "mtod_adv", "MTOD intents, en -> es, th (adversarial training + self-training, paper 000)"
+    )
     recipe.train.epochs = 6  # K: round 0 (source only)
     st = recipe.train.self_training
     st.enabled = True

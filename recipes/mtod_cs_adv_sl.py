@@ -14,8 +14,9 @@ from keras_clx import base_recipe
 
 
 def get_recipe():
-    recipe = base_recipe(__file__, "mtod_cs",
-                         "MTOD intents, en -> es, th (code-switching + adversarial training + self-training)")
+    recipe = base_recipe(
+        __file__, "mtod_cs", "MTOD intents, en -> es, th (code-switching + adversarial training + self-training)"
+    )
     recipe.train.perturbation = "adversarial"
     recipe.train.epsilon = 0.25
     st = recipe.train.self_training

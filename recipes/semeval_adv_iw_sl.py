@@ -21,8 +21,11 @@ from keras_clx import base_recipe
 
 
 def get_recipe():
-    recipe = base_recipe(__file__, "semeval_iw", "SemEval-2016 sentence polarity, en -> es, fr, nl, ru, tr "
-                         "(adversarial + IW + self-training)")
+    recipe = base_recipe(
+        __file__,
+        "semeval_iw",
+        "SemEval-2016 sentence polarity, en -> es, fr, nl, ru, tr (adversarial + IW + self-training)",
+    )
     recipe.data.task = "sequence"
     recipe.train.perturbation = "adversarial"
     recipe.train.epsilon = 1.0

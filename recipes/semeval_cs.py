@@ -14,8 +14,9 @@ from keras_clx import base_recipe
 
 
 def get_recipe():
-    recipe = base_recipe(__file__, "semeval_iw",
-                         "SemEval-2016 opinion targets, en -> es, fr, nl, ru, tr (dictionary code-switching)")
+    recipe = base_recipe(
+        __file__, "semeval_iw", "SemEval-2016 opinion targets, en -> es, fr, nl, ru, tr (dictionary code-switching)"
+    )
     recipe.train.instance_weighting = "none"
     cs = recipe.train.code_switch
     cs.enabled = True

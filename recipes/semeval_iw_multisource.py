@@ -19,8 +19,9 @@ from keras_clx import base_recipe
 
 
 def get_recipe():
-    recipe = base_recipe(__file__, "semeval_iw",
-                         "SemEval-2016 opinion targets, leave-one-out multi-source (instance weighting)")
+    recipe = base_recipe(
+        __file__, "semeval_iw", "SemEval-2016 opinion targets, leave-one-out multi-source (instance weighting)"
+    )
     recipe.data.leave_one_out = True
     recipe.data.max_train_examples = 200
     recipe.train.epochs = 5

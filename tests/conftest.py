@@ -33,9 +33,16 @@ def tiny_recipe():
     def make(*overrides):
         recipe = load_recipe(str(REPO_ROOT / "recipes" / "demo.py"))
         recipe.data.options = dict(train_size=96, dev_size=16, test_size=24, unlabeled_size=32)
-        return apply_overrides(recipe, [
-            "model.sequence_length=16", "model.vocabulary_size=300", "train.epochs=1",
-            "train.batch_size=16", "eval.batch_size=32", *overrides,
-        ])
+        return apply_overrides(
+            recipe,
+            [
+                "model.sequence_length=16",
+                "model.vocabulary_size=300",
+                "train.epochs=1",
+                "train.batch_size=16",
+                "eval.batch_size=32",
+                *overrides,
+            ],
+        )
 
     return make

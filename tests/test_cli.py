@@ -11,9 +11,16 @@ from click.testing import CliRunner
 from keras_clx.cli import main
 
 TINY = [
-    "--set", "data.options={'train_size': 96, 'dev_size': 16, 'test_size': 24, 'unlabeled_size': 32}",
-    "--set", "model.sequence_length=16", "--set", "model.vocabulary_size=300",
-    "--set", "train.epochs=1", "--set", "train.batch_size=16",
+    "--set",
+    "data.options={'train_size': 96, 'dev_size': 16, 'test_size': 24, 'unlabeled_size': 32}",
+    "--set",
+    "model.sequence_length=16",
+    "--set",
+    "model.vocabulary_size=300",
+    "--set",
+    "train.epochs=1",
+    "--set",
+    "train.batch_size=16",
 ]
 
 
@@ -31,8 +38,15 @@ def run_dir(tmp_path_factory):
 
 
 def test_fit_writes_a_complete_run_directory(run_dir):
-    for name in ["recipe.json", "labels.json", "model.keras", "metrics.json", "report.md",
-                 "report.csv", "training_log.csv"]:
+    for name in [
+        "recipe.json",
+        "labels.json",
+        "model.keras",
+        "metrics.json",
+        "report.md",
+        "report.csv",
+        "training_log.csv",
+    ]:
         assert (run_dir / name).is_file(), name
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert [row["language"] for row in metrics["languages"]] == ["source", "near", "mid", "far"]
@@ -128,7 +142,10 @@ def test_console_script_exits_2_without_traceback(tmp_path):
     env = dict(os.environ)
     result = subprocess.run(
         [sys.executable, "-m", "keras_clx.cli", "fit", str(tmp_path / "missing.py")],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

@@ -39,19 +39,28 @@ def _imports(path):
 @pytest.mark.parametrize("layer", sorted(ALLOWED))
 def test_lower_layers_import_only_layers_below(layer):
     allowed = ALLOWED[layer] | BASE | {layer, "__version__"}
-    offenders = [f"{path.relative_to(PACKAGE)} imports keras_clx.{module}"
-                 for path in sorted((PACKAGE / layer).rglob("*.py"))
-                 for module, _ in _imports(path) if module not in allowed]
+    offenders = [
+        f"{path.relative_to(PACKAGE)} imports keras_clx.{module}"
+        for path in sorted((PACKAGE / layer).rglob("*.py"))
+        for module, _ in _imports(path)
+        if module not in allowed
+    ]
     assert offenders == []
 
 
 def test_base_modules_import_nothing_from_the_package():
-    offenders = [f"{name}.py imports keras_clx.{module}" for name in sorted(BASE)
-                 for module, _ in _imports(PACKAGE / f"{name}.py")]
+    offenders = [
+        f"{name}.py imports keras_clx.{module}"
+        for name in sorted(BASE)
+        for module, _ in _imports(PACKAGE / f"{name}.py")
+    ]
     assert offenders == []
 
 
 def test_no_module_over_400_lines():
-    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400
+    }
     assert long == {}

@@ -14,8 +14,14 @@ from keras_clx.cli import main
 from keras_clx.pretraining.masking import mask_tokens
 from keras_clx.pretraining.sampling import sample_epoch, sampling_rates
 
-PRETRAIN = ["model.pretrain.epochs=2", "model.pretrain.steps_per_epoch=8", "model.pretrain.batch_size=16",
-            "model.pretrain.learning_rate=3e-3", "model.pretrain.warmup_ratio=0", "model.pretrain.max_heldout=16"]
+PRETRAIN = [
+    "model.pretrain.epochs=2",
+    "model.pretrain.steps_per_epoch=8",
+    "model.pretrain.batch_size=16",
+    "model.pretrain.learning_rate=3e-3",
+    "model.pretrain.warmup_ratio=0",
+    "model.pretrain.max_heldout=16",
+]
 
 
 def test_sampling_rates_follow_the_exponentiated_formula():
@@ -67,8 +73,17 @@ def tiny_recipe_module():
     def make(*overrides):
         recipe = load_recipe("recipes/demo.py")
         recipe.data.options = dict(train_size=96, dev_size=16, test_size=24, unlabeled_size=64)
-        return apply_overrides(recipe, ["model.sequence_length=16", "model.vocabulary_size=300",
-                                        "train.epochs=1", "train.batch_size=16", "eval.batch_size=32", *overrides])
+        return apply_overrides(
+            recipe,
+            [
+                "model.sequence_length=16",
+                "model.vocabulary_size=300",
+                "train.epochs=1",
+                "train.batch_size=16",
+                "eval.batch_size=32",
+                *overrides,
+            ],
+        )
 
     return make
 
@@ -121,11 +136,18 @@ def test_preset_fine_tunes_in_fit_and_loads_in_a_fresh_process(pretrained, tiny_
     backbone, preprocessor = build_backbone(preset, sequence_length=16)
     x = preprocessor(["alpha beta gamma"])
     here = backbone.predict(x, verbose=0)["sequence_output"].sum()
-    code = ("from keras_clx.models.backbones import build_backbone; "
-            f"b, p = build_backbone({preset!r}, sequence_length=16); "
-            "print(float(b.predict(p(['alpha beta gamma']), verbose=0)['sequence_output'].sum()))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, PYTHONPATH=os.getcwd()))
+    code = (
+        "from keras_clx.models.backbones import build_backbone; "
+        f"b, p = build_backbone({preset!r}, sequence_length=16); "
+        "print(float(b.predict(p(['alpha beta gamma']), verbose=0)['sequence_output'].sum()))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONPATH=os.getcwd()),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert float(result.stdout.strip().splitlines()[-1]) == pytest.approx(float(here), rel=1e-5, abs=1e-4)
 
@@ -134,9 +156,13 @@ def test_preset_fine_tunes_in_fit_and_loads_in_a_fresh_process(pretrained, tiny_
 def test_fit_chains_pretraining_into_the_run_directory(backbone, tiny_recipe_module, tmp_path):
     from keras_clx import fit
 
-    recipe = tiny_recipe_module("model.pretrain.enabled=true", "model.pretrain.epochs=1",
-                                "model.pretrain.steps_per_epoch=2", "model.pretrain.batch_size=8",
-                                f"model.backbone={backbone}")
+    recipe = tiny_recipe_module(
+        "model.pretrain.enabled=true",
+        "model.pretrain.epochs=1",
+        "model.pretrain.steps_per_epoch=2",
+        "model.pretrain.batch_size=8",
+        f"model.backbone={backbone}",
+    )
     run = fit(recipe, tmp_path / "run", verbose=0)
     pretrained = tmp_path / "run" / "pretrained"
     assert (pretrained / "config.json").is_file() and (pretrained / "pretrain.json").is_file()
@@ -144,16 +170,24 @@ def test_fit_chains_pretraining_into_the_run_directory(backbone, tiny_recipe_mod
     saved = json.loads((tmp_path / "run" / "recipe.json").read_text())
     assert saved["model"]["pretrain"]["enabled"] is True and saved["model"]["backbone"] == backbone
     assert set(json.loads((pretrained / "pretrain.json").read_text())["heldout_masked_accuracy"]) == {
-        "source", "near", "mid", "far"}
+        "source",
+        "near",
+        "mid",
+        "far",
+    }
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("es=/nonexistent/es.txt", "/nonexistent/es.txt: cannot read text file"),
-    ("=x.txt", "is not of the form LANG=PATH"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("es=/nonexistent/es.txt", "/nonexistent/es.txt: cannot read text file"),
+        ("=x.txt", "is not of the form LANG=PATH"),
+    ],
+)
 def test_bad_text_file_is_a_one_line_error(spec, message, tmp_path):
-    result = CliRunner().invoke(main, ["--quiet", "pretrain", "recipes/demo.py", "--out", str(tmp_path / "p"),
-                                       "--text", spec])
+    result = CliRunner().invoke(
+        main, ["--quiet", "pretrain", "recipes/demo.py", "--out", str(tmp_path / "p"), "--text", spec]
+    )
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: ") and message in result.output
     assert len(result.output.strip().splitlines()) == 1
@@ -161,6 +195,8 @@ def test_bad_text_file_is_a_one_line_error(spec, message, tmp_path):
 
 def test_empty_text_file_is_a_one_line_error(tmp_path):
     (tmp_path / "th.txt").write_text("\n\n")
-    result = CliRunner().invoke(main, ["--quiet", "pretrain", "recipes/demo.py", "--out", str(tmp_path / "p"),
-                                       "--text", str(tmp_path / "th.txt")])
+    result = CliRunner().invoke(
+        main,
+        ["--quiet", "pretrain", "recipes/demo.py", "--out", str(tmp_path / "p"), "--text", str(tmp_path / "th.txt")],
+    )
     assert result.exit_code == 2 and "th.txt: text file is empty" in result.output

@@ -20,14 +20,21 @@ KEYS = valid_keys(Recipe())
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.integers(-3, 3), st.floats(), st.floats(-2, 2),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(-3, 3),
+    st.floats(),
+    st.floats(-2, 2),
     st.text(max_size=12),
     st.sampled_from(["auto", "adversarial", "dev", "cosine", "mixed_bfloat16", "three", ""]),
 )
 VALUES = st.recursive(
     SCALARS,
     lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.tuples(inner), st.frozensets(st.integers(), max_size=2),
+        st.lists(inner, max_size=3),
+        st.tuples(inner),
+        st.frozensets(st.integers(), max_size=2),
         st.dictionaries(st.text(max_size=4), inner, max_size=3),
     ),
     max_leaves=6,
@@ -68,10 +75,14 @@ def test_any_value_of_any_field_is_accepted_or_one_line_recipe_error(key, value)
 
 
 @settings(max_examples=600, deadline=None)
-@given(key=st.sampled_from(KEYS), text=st.one_of(
-    st.text(max_size=16), st.from_regex(r"-?[0-9e.]{1,6}", fullmatch=True),
-    st.sampled_from(["none", "true", "1e999", "nan", "[", "{1}", "()", "'x'"]),
-))
+@given(
+    key=st.sampled_from(KEYS),
+    text=st.one_of(
+        st.text(max_size=16),
+        st.from_regex(r"-?[0-9e.]{1,6}", fullmatch=True),
+        st.sampled_from(["none", "true", "1e999", "nan", "[", "{1}", "()", "'x'"]),
+    ),
+)
 @example(key="data.dataset", text="\n")  # an override that is not one line is quoted
 def test_any_override_text_is_accepted_or_one_line_recipe_error(key, text):
     try:
@@ -80,38 +91,41 @@ def test_any_override_text_is_accepted_or_one_line_recipe_error(key, text):
         _assert_one_line(error)
 
 
-@pytest.mark.parametrize("override, message", [
-    ("train.epochs=0", "train.epochs must be an integer >= 1, got 0 (--set train.epochs=0)"),
-    ("train.epochs=-1", "train.epochs must be an integer >= 1"),
-    ("train.batch_size=0", "train.batch_size must be an integer >= 1"),
-    ("train.learning_rate=-1", "train.learning_rate must be a finite number > 0"),
-    ("train.learning_rate=0", "train.learning_rate must be a finite number > 0"),
-    ("train.warmup_ratio=5", "train.warmup_ratio must be a finite number >= 0 and <= 1"),
-    ("train.epsilon=1e999", "train.epsilon must be a finite number > 0, got inf"),
-    ("model.dropout=1.5", "model.dropout must be a finite number >= 0 and < 1"),
-    ("model.dropout=1", "model.dropout must be a finite number >= 0 and < 1"),
-    ("model.sequence_length=2", "model.sequence_length must be an integer >= 3"),
-    ("model.vocabulary_size=3", "model.vocabulary_size must be an integer >= 16"),
-    ("train.self_training.k_per_class=0", "k_per_class must be an integer >= 1"),
-    ("train.self_training.max_rounds=0", "max_rounds must be an integer >= 1"),
-    ("train.self_training.patience=-1", "patience must be an integer >= 0"),
-    ("train.self_training.threshold=1.5", "threshold must be a finite number >= 0 and <= 1, or none"),
-    ("train.self_training.monitor=dev", "monitor must be target_dev or source_dev"),
-    ("train.dtype_policy=bogus", "train.dtype_policy must be one of float32, float16,"),
-    ("train.jit_compile=maybe", "train.jit_compile must be one of auto, true or false, got 'maybe'"),
-    ("train.jit_compile=1", "train.jit_compile must be one of auto, true or false, got 1"),
-    ("eval.split=train", "eval.split must be dev or test, got 'train'"),
-    ("train.perturbation=adversary", "train.perturbation must be one of none, adversarial,"),
-    ("train.perturbation_norm=token", "train.perturbation_norm must be example or batch"),
-    ("train.instance_weighting=cos", "train.instance_weighting must be one of none, cosine,"),
-    ("train.distribution=ddp", "train.distribution must be none or data_parallel"),
-    ("data.task=tokens", "data.task must be one of sequence, pair, token or tagging"),
-    ("data.targets=es,es", "data.targets must be a list of distinct language codes"),
-    ("data.targets=source", "data.targets ['source'] also in data.sources"),
-    ("data.sources=[]", "data.sources needs at least one source language"),
-    ("train.perturbation_steps=3", "train.perturbation_steps > 1 applies to"),
-    ("train.epochs=three", "recipe key 'train.epochs' expects an integer"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.epochs=0", "train.epochs must be an integer >= 1, got 0 (--set train.epochs=0)"),
+        ("train.epochs=-1", "train.epochs must be an integer >= 1"),
+        ("train.batch_size=0", "train.batch_size must be an integer >= 1"),
+        ("train.learning_rate=-1", "train.learning_rate must be a finite number > 0"),
+        ("train.learning_rate=0", "train.learning_rate must be a finite number > 0"),
+        ("train.warmup_ratio=5", "train.warmup_ratio must be a finite number >= 0 and <= 1"),
+        ("train.epsilon=1e999", "train.epsilon must be a finite number > 0, got inf"),
+        ("model.dropout=1.5", "model.dropout must be a finite number >= 0 and < 1"),
+        ("model.dropout=1", "model.dropout must be a finite number >= 0 and < 1"),
+        ("model.sequence_length=2", "model.sequence_length must be an integer >= 3"),
+        ("model.vocabulary_size=3", "model.vocabulary_size must be an integer >= 16"),
+        ("train.self_training.k_per_class=0", "k_per_class must be an integer >= 1"),
+        ("train.self_training.max_rounds=0", "max_rounds must be an integer >= 1"),
+        ("train.self_training.patience=-1", "patience must be an integer >= 0"),
+        ("train.self_training.threshold=1.5", "threshold must be a finite number >= 0 and <= 1, or none"),
+        ("train.self_training.monitor=dev", "monitor must be target_dev or source_dev"),
+        ("train.dtype_policy=bogus", "train.dtype_policy must be one of float32, float16,"),
+        ("train.jit_compile=maybe", "train.jit_compile must be one of auto, true or false, got 'maybe'"),
+        ("train.jit_compile=1", "train.jit_compile must be one of auto, true or false, got 1"),
+        ("eval.split=train", "eval.split must be dev or test, got 'train'"),
+        ("train.perturbation=adversary", "train.perturbation must be one of none, adversarial,"),
+        ("train.perturbation_norm=token", "train.perturbation_norm must be example or batch"),
+        ("train.instance_weighting=cos", "train.instance_weighting must be one of none, cosine,"),
+        ("train.distribution=ddp", "train.distribution must be none or data_parallel"),
+        ("data.task=tokens", "data.task must be one of sequence, pair, token or tagging"),
+        ("data.targets=es,es", "data.targets must be a list of distinct language codes"),
+        ("data.targets=source", "data.targets ['source'] also in data.sources"),
+        ("data.sources=[]", "data.sources needs at least one source language"),
+        ("train.perturbation_steps=3", "train.perturbation_steps > 1 applies to"),
+        ("train.epochs=three", "recipe key 'train.epochs' expects an integer"),
+    ],
+)
 def test_out_of_range_overrides_name_the_field_and_the_override(override, message):
     with pytest.raises(RecipeError) as raised:
         load_recipe("demo", [override])
@@ -120,12 +134,25 @@ def test_out_of_range_overrides_name_the_field_and_the_override(override, messag
 
 
 def test_valid_edges_are_accepted():
-    recipe = load_recipe("demo", [
-        "train.epochs=1", "train.warmup_ratio=0", "train.warmup_ratio=1", "model.dropout=0",
-        "train.self_training.patience=0", "train.self_training.threshold=0", "train.jit_compile=false",
-        "train.dtype_policy=mixed_bfloat16", "eval.split=dev", "model.sequence_length=3",
-        "train.perturbation=virtual", "train.perturbation_steps=2", "data.sources=[]", "data.leave_one_out=true",
-    ])
+    recipe = load_recipe(
+        "demo",
+        [
+            "train.epochs=1",
+            "train.warmup_ratio=0",
+            "train.warmup_ratio=1",
+            "model.dropout=0",
+            "train.self_training.patience=0",
+            "train.self_training.threshold=0",
+            "train.jit_compile=false",
+            "train.dtype_policy=mixed_bfloat16",
+            "eval.split=dev",
+            "model.sequence_length=3",
+            "train.perturbation=virtual",
+            "train.perturbation_steps=2",
+            "data.sources=[]",
+            "data.leave_one_out=true",
+        ],
+    )
     assert recipe.train.perturbation_steps == 2 and recipe.model.sequence_length == 3
 
 
@@ -187,7 +214,7 @@ RECIPE_FILES = {
     "three.py": SETS.format("r.train.epochs = 'three'"),
     "typo.py": SETS.format("r.train.epochz = 3"),
     "bad_base.py": "from keras_clx import base_recipe\n\ndef get_recipe():\n"
-                   "    return base_recipe(__file__, 'three')\n",
+    "    return base_recipe(__file__, 'three')\n",
     "options.py": SETS.format("r.data.options = {'x': {1, 2}}"),
 }
 
@@ -232,7 +259,11 @@ def test_hostile_recipes_fail_with_one_line_and_exit_code_2(args, message, recip
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run(
         [sys.executable, "-m", "keras_clx.cli", "--quiet", "fit", recipe, *args[1:], "--out", str(out)],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
@@ -251,8 +282,14 @@ def test_ctrl_c_in_get_recipe_interrupts_and_exits_130(tmp_path):
     with pytest.raises(KeyboardInterrupt):  # not turned into a recipe error
         load_recipe(str(path))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run([sys.executable, "-m", "keras_clx.cli", "fit", str(path)],
-                            capture_output=True, text=True, env=env, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_clx.cli", "fit", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 130 and result.stderr.strip() == "error: interrupted", result.stderr
 
 

@@ -5,11 +5,18 @@ from keras_clx.recipes import Recipe, apply_overrides, list_recipes, load_recipe
 
 
 def test_override_types_are_parsed_from_strings():
-    recipe = apply_overrides(Recipe(), [
-        "train.epochs=2", "train.learning_rate=1e-3", "data.targets=es, th",
-        "train.self_training.enabled=true", "data.max_train_examples=none",
-        "model.backbone=xlmr_tiny", "data.options.train_size=100",
-    ])
+    recipe = apply_overrides(
+        Recipe(),
+        [
+            "train.epochs=2",
+            "train.learning_rate=1e-3",
+            "data.targets=es, th",
+            "train.self_training.enabled=true",
+            "data.max_train_examples=none",
+            "model.backbone=xlmr_tiny",
+            "data.options.train_size=100",
+        ],
+    )
     assert recipe.train.epochs == 2
     assert recipe.train.learning_rate == pytest.approx(1e-3)
     assert recipe.data.targets == ["es", "th"]
@@ -83,19 +90,26 @@ def test_recipes_derive_from_the_recipe_beside_them(tmp_path):
         "def get_recipe():\n"
         "    recipe = Recipe(description='base')\n"
         "    recipe.train.epochs = 7\n"
-        "    return recipe\n")
+        "    return recipe\n"
+    )
     (tmp_path / "derived.py").write_text(
         "from keras_clx import base_recipe\n\n"
         "def get_recipe():\n"
         "    recipe = base_recipe(__file__, 'base', 'derived')\n"
         "    recipe.train.perturbation = 'adversarial'\n"
-        "    return recipe\n")
+        "    return recipe\n"
+    )
     recipe = load_recipe(str(tmp_path / "derived.py"), ["train.epsilon=0.5"])
     assert (recipe.description, recipe.train.epochs, recipe.train.perturbation, recipe.train.epsilon) == (
-        "derived", 7, "adversarial", 0.5)
+        "derived",
+        7,
+        "adversarial",
+        0.5,
+    )
     assert load_recipe(str(tmp_path / "base.py")).train.perturbation == "none"
     (tmp_path / "orphan.py").write_text(
-        "from keras_clx import base_recipe\n\ndef get_recipe():\n    return base_recipe(__file__, 'nothing')\n")
+        "from keras_clx import base_recipe\n\ndef get_recipe():\n    return base_recipe(__file__, 'nothing')\n"
+    )
     with pytest.raises(RecipeError, match="nothing.py"):
         load_recipe(str(tmp_path / "orphan.py"))
     assert load_recipe("mtod_adv_sl").train.self_training.enabled and load_recipe("mtod_adv_sl").data.dataset == "mtod"

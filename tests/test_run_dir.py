@@ -10,8 +10,17 @@ from click.testing import CliRunner
 from keras_clx import run_dir
 from keras_clx.cli import main
 
-DEMO = ["recipes/demo.py", "--set", "model.sequence_length=16", "--set", "model.vocabulary_size=300",
-        "--set", "train.epochs=1", "--set", "train.batch_size=16"]
+DEMO = [
+    "recipes/demo.py",
+    "--set",
+    "model.sequence_length=16",
+    "--set",
+    "model.vocabulary_size=300",
+    "--set",
+    "train.epochs=1",
+    "--set",
+    "train.batch_size=16",
+]
 
 
 def invoke(*args):
@@ -19,8 +28,11 @@ def invoke(*args):
 
 
 def snapshot(directory):
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
 
 
 def fake_run(directory, interrupted=False):
@@ -42,8 +54,9 @@ def fake_run(directory, interrupted=False):
 
 def test_overwrite_with_a_missing_data_file_leaves_the_old_run_byte_identical(tmp_path):
     before = fake_run(tmp_path / "run")
-    result = invoke("fit", "mtod", "--data-dir", str(tmp_path / "nodata"), "--out", str(tmp_path / "run"),
-                    "--overwrite")
+    result = invoke(
+        "fit", "mtod", "--data-dir", str(tmp_path / "nodata"), "--out", str(tmp_path / "run"), "--overwrite"
+    )
     assert result.exit_code == 2 and result.output.startswith("error: ")
     assert snapshot(tmp_path / "run") == before
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging directory left
@@ -58,8 +71,9 @@ def test_a_plain_fit_is_refused_on_an_interrupted_self_training_run(tmp_path):
 
 def test_overwrite_with_a_bad_option_leaves_weights_and_state_intact(tmp_path):
     before = fake_run(tmp_path / "run", interrupted=True)
-    result = invoke("fit", *DEMO, "--set", "data.options={'no_such_option': 1}", "--out", str(tmp_path / "run"),
-                    "--overwrite")
+    result = invoke(
+        "fit", *DEMO, "--set", "data.options={'no_such_option': 1}", "--out", str(tmp_path / "run"), "--overwrite"
+    )
     assert result.exit_code == 2 and result.output.startswith("error: "), result.output
     assert snapshot(tmp_path / "run") == before
 
@@ -116,8 +130,19 @@ def test_a_fit_killed_mid_epoch_leaves_the_older_run_byte_identical(tmp_path):
     import time
 
     before = fake_run(tmp_path / "run")
-    command = [sys.executable, "-m", "keras_clx.cli", "--quiet", "fit", *DEMO, "--set", "train.epochs=50",
-               "--out", str(tmp_path / "run"), "--overwrite"]
+    command = [
+        sys.executable,
+        "-m",
+        "keras_clx.cli",
+        "--quiet",
+        "fit",
+        *DEMO,
+        "--set",
+        "train.epochs=50",
+        "--out",
+        str(tmp_path / "run"),
+        "--overwrite",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
     staging = tmp_path / f".run.partial-{process.pid}"
     deadline = time.time() + 240
@@ -149,9 +174,13 @@ def test_resume_logs_every_epoch_once(tiny_recipe, tmp_path):
             if epoch == 2:
                 raise KeyboardInterrupt
 
-    overrides = ["train.self_training.enabled=true", "train.self_training.epochs_per_round=2",
-                 "train.self_training.max_rounds=1", "train.self_training.k_per_class=2",
-                 "train.self_training.patience=5"]
+    overrides = [
+        "train.self_training.enabled=true",
+        "train.self_training.epochs_per_round=2",
+        "train.self_training.max_rounds=1",
+        "train.self_training.k_per_class=2",
+        "train.self_training.patience=5",
+    ]
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         experiment.fit(tiny_recipe(*overrides), out, verbose=0, callbacks=[Interrupt()])

@@ -20,8 +20,12 @@ from keras_clx.evaluation.report import LanguageResult, Report, read_outcomes
 from keras_clx.study_report import study_report
 
 TINY = [
-    "data.options={'train_size': 32, 'dev_size': 8, 'test_size': 16, 'unlabeled_size': 16}", "data.targets=near,far",
-    "model.sequence_length=16", "model.vocabulary_size=300", "train.epochs=1", "train.batch_size=16",
+    "data.options={'train_size': 32, 'dev_size': 8, 'test_size': 16, 'unlabeled_size': 16}",
+    "data.targets=near,far",
+    "model.sequence_length=16",
+    "model.vocabulary_size=300",
+    "train.epochs=1",
+    "train.batch_size=16",
 ]
 
 
@@ -55,8 +59,10 @@ def test_token_task_records_entity_counts(monkeypatch):
     from keras_clx.tasks import get_task
 
     task = get_task("token")
-    examples = [Example("good pizza here", "en", "a", spans=(Span(5, 10, "TARGET"),)),
-                Example("nice wine", "en", "b", spans=(Span(5, 9, "TARGET"),))]
+    examples = [
+        Example("good pizza here", "en", "a", spans=(Span(5, 10, "TARGET"),)),
+        Example("nice wine", "en", "b", spans=(Span(5, 9, "TARGET"),)),
+    ]
     tags = [["B-TARGET", "B-TARGET", "O"], ["O", "O"]]
     monkeypatch.setattr(task, "predict_tags", lambda *args, **kwargs: [(None, t) for t in tags])
     metrics, outcomes = task.score_outcomes(None, examples, LabelVocabulary(["TARGET"]), 2)
@@ -74,8 +80,11 @@ def test_sign_test_is_the_exact_two_sided_binomial():
 
 def _seq(correct):
     correct = np.asarray(correct)
-    return {"ids": np.asarray([str(i) for i in range(len(correct))]), "true": np.zeros(len(correct), int),
-            "pred": np.where(correct == 1, 0, 1)}
+    return {
+        "ids": np.asarray([str(i) for i in range(len(correct))]),
+        "true": np.zeros(len(correct), int),
+        "pred": np.where(correct == 1, 0, 1),
+    }
 
 
 def test_paired_bootstrap_intervals_by_enumeration():
@@ -98,40 +107,61 @@ def test_paired_bootstrap_intervals_by_enumeration():
 
 
 def _write_cell(path, rows, recipe=None):
-    report = Report([LanguageResult(lang, role, "test", len(o["ids"]), study_stats.score(o), o)
-                     for lang, role, o in rows], ["accuracy", "macro_f1"], title="synthetic")
+    report = Report(
+        [LanguageResult(lang, role, "test", len(o["ids"]), study_stats.score(o), o) for lang, role, o in rows],
+        ["accuracy", "macro_f1"],
+        title="synthetic",
+    )
     report.write(path)
     if recipe is not None:
         recipe.to_json(path / "recipe.json")
 
 
 def test_named_variants_are_columns_and_combine_with_vary():
-    plan = studies.make_plan("demo", "0", ["train.epochs=1,2"], check=False,
-                             variants=["vanilla:", "adv+st: train.perturbation=adversarial train.self_training.enabled=true"])
-    assert [v.label for v in plan.variants] == ["vanilla epochs=1", "vanilla epochs=2",
-                                               "adv+st epochs=1", "adv+st epochs=2"]
-    assert plan.variants[3].overrides == ["train.perturbation=adversarial", "train.self_training.enabled=true",
-                                          "train.epochs=2"]
+    plan = studies.make_plan(
+        "demo",
+        "0",
+        ["train.epochs=1,2"],
+        check=False,
+        variants=["vanilla:", "adv+st: train.perturbation=adversarial train.self_training.enabled=true"],
+    )
+    assert [v.label for v in plan.variants] == [
+        "vanilla epochs=1",
+        "vanilla epochs=2",
+        "adv+st epochs=1",
+        "adv+st epochs=2",
+    ]
+    assert plan.variants[3].overrides == [
+        "train.perturbation=adversarial",
+        "train.self_training.enabled=true",
+        "train.epochs=2",
+    ]
     recipe = plan.cell_recipe(plan.variants[3], 0)
     assert recipe.train.perturbation == "adversarial" and recipe.train.self_training.enabled
     assert recipe.train.epochs == 2 and plan.variants[0].directory == "vanilla_epochs=1"
 
 
-@pytest.mark.parametrize("variants, message", [
-    (["vanilla"], "is not of the form"),
-    (["a: train.epochs=1", "a: train.epochs=2"], "--variant a: the name is given twice"),
-    (["a: train.epochs"], "'train.epochs' is not key=value"),
-    (["a b: train.epochs=1"], "the name must be"),
-    (["a: train.perturbation=adversarail"], "train.perturbation must be one of"),
-])
+@pytest.mark.parametrize(
+    "variants, message",
+    [
+        (["vanilla"], "is not of the form"),
+        (["a: train.epochs=1", "a: train.epochs=2"], "--variant a: the name is given twice"),
+        (["a: train.epochs"], "'train.epochs' is not key=value"),
+        (["a b: train.epochs=1"], "the name must be"),
+        (["a: train.perturbation=adversarail"], "train.perturbation must be one of"),
+    ],
+)
 def test_bad_named_variants_name_the_variant(variants, message):
     with pytest.raises(ClxError, match=re.escape(message)):
         studies.make_plan("demo", "0", variants=variants, check=False)
 
 
 # per seed, per language: which of 4 test examples are right
-BASELINE = {0: {"a": [1, 1, 0, 0], "b": [1, 0, 0, 0]}, 1: {"a": [1, 1, 1, 0], "b": [1, 1, 0, 0]},
-            2: {"a": [1, 1, 1, 0], "b": [1, 1, 0, 0]}}
+BASELINE = {
+    0: {"a": [1, 1, 0, 0], "b": [1, 0, 0, 0]},
+    1: {"a": [1, 1, 1, 0], "b": [1, 1, 0, 0]},
+    2: {"a": [1, 1, 1, 0], "b": [1, 1, 0, 0]},
+}
 VARIANT = {0: {"a": [1, 1, 1, 0], "b": [1, 1, 0, 0]}, 1: {"a": [1, 1, 1, 1], "b": [1, 1, 0, 0]}}
 SOURCE = [1, 1, 1, 0, 1]
 
@@ -160,7 +190,7 @@ def test_study_report_means_stds_and_paired_differences(synthetic_study):
     # target average per seed: 0.375, 0.625, 0.625 (baseline); 0.625, 0.75 (variant)
     assert acc["target avg"][base]["mean"] == pytest.approx(1.625 / 3)
     assert acc["target avg"][var]["mean"] == pytest.approx(0.6875)
-    assert acc["target avg"][var]["std"] == pytest.approx(0.125 / 2 ** 0.5)
+    assert acc["target avg"][var]["std"] == pytest.approx(0.125 / 2**0.5)
     assert acc["b"][var]["std"] == 0.0 and acc["src"][var]["mean"] == pytest.approx(0.8)
     diff = summary["differences"][var]["languages"]
     # paired on seeds 0 and 1: a +0.25 / +0.25, b +0.25 / 0
@@ -198,8 +228,10 @@ def test_leave_one_out_token_cells_read_outcomes_from_sub_runs(tmp_path):
     def tokens(tp, fp, fn):
         return {"ids": np.asarray(["0", "1"]), "tp": np.asarray(tp), "fp": np.asarray(fp), "fn": np.asarray(fn)}
 
-    by_variant = [{"es": tokens([1, 0], [1, 0], [0, 1]), "nl": tokens([2, 0], [0, 0], [0, 0])},
-                  {"es": tokens([1, 1], [0, 0], [0, 0]), "nl": tokens([1, 0], [0, 1], [1, 0])}]
+    by_variant = [
+        {"es": tokens([1, 0], [1, 0], [0, 1]), "nl": tokens([2, 0], [0, 0], [0, 0])},
+        {"es": tokens([1, 1], [0, 0], [0, 0]), "nl": tokens([1, 0], [0, 1], [1, 0])},
+    ]
     for variant, by_language in zip(plan.variants, by_variant):
         cell = tmp_path / variant.directory / "seed0"
         rows = []
@@ -249,8 +281,14 @@ def test_a_tiny_study_runs_every_cell_and_continues_after_an_interrupt(tmp_path,
     assert studies.cell_state(out / "perturbation=random/seed0") == "rerun"
 
     calls.clear()
-    monkeypatch.setattr(experiment, "fit", lambda recipe, out_dir=None, **kw: (
-        calls.append((out_dir.relative_to(out).as_posix(), kw)), real_fit(recipe, out_dir=out_dir, **kw))[1])
+    monkeypatch.setattr(
+        experiment,
+        "fit",
+        lambda recipe, out_dir=None, **kw: (
+            calls.append((out_dir.relative_to(out).as_posix(), kw)),
+            real_fit(recipe, out_dir=out_dir, **kw),
+        )[1],
+    )
     summary = studies.run_study("demo", out, **args)
     assert [p for p, _ in calls] == ["perturbation=random/seed0", "perturbation=random/seed1"]
     assert calls[0][1]["overwrite"] and not calls[0][1]["resume"]
@@ -263,8 +301,7 @@ def test_a_tiny_study_runs_every_cell_and_continues_after_an_interrupt(tmp_path,
         report = json.loads((cell / "report.json").read_text())
         outcomes = read_outcomes(cell / "outcomes.npz")
         for row in report["languages"]:
-            assert study_stats.score(outcomes[row["language"]])["accuracy"] == pytest.approx(
-                row["metrics"]["accuracy"])
+            assert study_stats.score(outcomes[row["language"]])["accuracy"] == pytest.approx(row["metrics"]["accuracy"])
             scores = summary["scores"]["accuracy"][row["language"]]["perturbation=random"]
             assert scores["seeds"][seed] == pytest.approx(row["metrics"]["accuracy"])
     assert set(summary["differences"]["perturbation=random"]["languages"]) == {"source", "near", "far", "target avg"}
@@ -286,31 +323,44 @@ def test_interrupted_self_training_cells_resume_and_finished_cells_must_match(tm
 
     calls = []
     monkeypatch.setattr(experiment, "fit", lambda recipe, out_dir=None, **kw: calls.append((out_dir, kw)))
-    summary = studies.run_study("demo", out, seeds=[0], vary=["train.self_training.enabled=false,true"],
-                                overrides=TINY, verbose=0, samples=100)
+    summary = studies.run_study(
+        "demo", out, seeds=[0], vary=["train.self_training.enabled=false,true"], overrides=TINY, verbose=0, samples=100
+    )
     assert [(path, kw["resume"], kw["overwrite"]) for path, kw in calls] == [(interrupted, True, False)]
     assert summary["cells"]["missing"] == ["self_training.enabled=true/seed0"]
 
     with pytest.raises(ClxError, match="was run with another recipe"):
-        studies.run_study("demo", out, seeds=[0], vary=["train.self_training.enabled=false,true"],
-                          overrides=[*TINY, "train.epochs=2"], verbose=0)
+        studies.run_study(
+            "demo",
+            out,
+            seeds=[0],
+            vary=["train.self_training.enabled=false,true"],
+            overrides=[*TINY, "train.epochs=2"],
+            verbose=0,
+        )
 
 
 # === Errors ===
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--vary", "train.perturbaton=none,adversarial"], "--vary train.perturbaton=none: unknown recipe key"),
-    (["--vary", "train.epochs=1,two"], "--vary train.epochs=two: recipe key 'train.epochs' expects an integer"),
-    (["--vary", "train.epsilon=1", "--vary", "train.epsilon=2"], "--vary train.epsilon: the key is given twice"),
-    (["--vary", "train.perturbation="], "--vary train.perturbation: needs a non-empty list"),
-    (["--vary", "train.perturbation=none,none"], "--vary train.perturbation: a value is listed twice"),
-    (["--vary", "train.seed=1,2"], "--vary train.seed: give the seeds with --seeds"),
-    (["--vary", "train.epochs=1,2", "--set", "train.epochs=3"], "--vary train.epochs: the key is also given"),
-    (["--seeds", "0,1,x"], "--seeds must be comma-separated integers"),
-    (["--seeds", ""], "--seeds must be comma-separated integers"),
-    (["--vary", "train.perturbation=none,adversarail"], "--vary train.perturbation=adversarail: train.perturbation must be one of"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--vary", "train.perturbaton=none,adversarial"], "--vary train.perturbaton=none: unknown recipe key"),
+        (["--vary", "train.epochs=1,two"], "--vary train.epochs=two: recipe key 'train.epochs' expects an integer"),
+        (["--vary", "train.epsilon=1", "--vary", "train.epsilon=2"], "--vary train.epsilon: the key is given twice"),
+        (["--vary", "train.perturbation="], "--vary train.perturbation: needs a non-empty list"),
+        (["--vary", "train.perturbation=none,none"], "--vary train.perturbation: a value is listed twice"),
+        (["--vary", "train.seed=1,2"], "--vary train.seed: give the seeds with --seeds"),
+        (["--vary", "train.epochs=1,2", "--set", "train.epochs=3"], "--vary train.epochs: the key is also given"),
+        (["--seeds", "0,1,x"], "--seeds must be comma-separated integers"),
+        (["--seeds", ""], "--seeds must be comma-separated integers"),
+        (
+            ["--vary", "train.perturbation=none,adversarail"],
+            "--vary train.perturbation=adversarail: train.perturbation must be one of",
+        ),
+    ],
+)
 def test_bad_vary_and_seeds_are_one_line_errors_before_training(args, message, tmp_path):
     out = tmp_path / "study"
     result = CliRunner().invoke(main, ["--quiet", "study", "demo", *args, "--out", str(out)])

@@ -10,16 +10,10 @@ import numpy as np
 import pytest
 
 from keras_clx.data.datasets import load_corpus
-from keras_clx.data.iob import IGNORE_INDEX
-from keras_clx.data.iob import IOBLabels
-from keras_clx.data.iob import spans_to_word_tags
-from keras_clx.data.records import Example
-from keras_clx.data.records import LabelVocabulary
-from keras_clx.data.records import Span
-from keras_clx.data.token_pipeline import encode_examples
-from keras_clx.data.token_pipeline import encode_texts
-from keras_clx.errors import ClxError
-from keras_clx.errors import DataError
+from keras_clx.data.iob import IGNORE_INDEX, IOBLabels, spans_to_word_tags
+from keras_clx.data.records import Example, LabelVocabulary, Span
+from keras_clx.data.token_pipeline import encode_examples, encode_texts
+from keras_clx.errors import ClxError, DataError
 from keras_clx.models.backbones import build_backbone
 from keras_clx.recipes import DataConfig
 from keras_clx.tasks import get_task
@@ -98,9 +92,7 @@ def test_words_align_to_subwords_through_the_real_tokenizer(preprocessor):
         expected = np.full(LENGTH, IGNORE_INDEX)
         expected[positions] = TAGS.encode(tags)
         np.testing.assert_array_equal(y[i], expected)
-    assert spans_to_word_tags(EXAMPLES[1].text, EXAMPLES[1].spans)[1] == [
-        "B-TARGET", "O", "B-TARGET", "B-TARGET", "O"
-    ]
+    assert spans_to_word_tags(EXAMPLES[1].text, EXAMPLES[1].spans)[1] == ["B-TARGET", "O", "B-TARGET", "B-TARGET", "O"]
     assert spans_to_word_tags(EXAMPLES[2].text, EXAMPLES[2].spans)[1] == ["B-TARGET", "I-TARGET", "O"]
 
 
@@ -191,8 +183,10 @@ def test_score_gives_entity_level_precision_recall_f1(preprocessor):
     scores = TASK.score(model, examples, LABELS, batch_size=3)
     # 6 gold entities, 5 predicted, 2 correct
     assert {k: scores[k] for k in ("precision", "recall", "f1")} == {
-                      "precision": pytest.approx(2 / 5), "recall": pytest.approx(2 / 6),
-                      "f1": pytest.approx(2 * (2 / 5) * (2 / 6) / (2 / 5 + 2 / 6))}
+        "precision": pytest.approx(2 / 5),
+        "recall": pytest.approx(2 / 6),
+        "f1": pytest.approx(2 * (2 / 5) * (2 / 6) / (2 / 5 + 2 / 6)),
+    }
     perfect = StubModel(preprocessor, [spans_to_word_tags(e.text, e.spans)[1] for e in examples])
     assert TASK.score(perfect.for_texts([e.text for e in examples]), examples, LABELS, 3)["f1"] == 1.0
 
@@ -207,14 +201,23 @@ def test_unknown_span_type_and_missing_spans_are_data_errors(preprocessor):
 # === SemEval-2016 through `load_corpus` (the shared files) ===
 
 SEMEVAL_SENTENCES = {  # SOURCE.md: (train, test) sentences, minus the empty French texts (69, 26)
-    "en": (2000, 676), "es": (2070, 881), "fr": (1733 - 69, 694 - 26),
-    "nl": (1722, 575), "ru": (3655, 1209), "tr": (1232, 144),
+    "en": (2000, 676),
+    "es": (2070, 881),
+    "fr": (1733 - 69, 694 - 26),
+    "nl": (1722, 575),
+    "ru": (3655, 1209),
+    "tr": (1232, 144),
 }
 
 
 def test_semeval_token_corpus_from_the_shared_files(shared_data):
-    config = DataConfig(dataset="semeval2016", task="token", sources=["en"],
-                        targets=["es", "fr", "nl", "ru", "tr"], data_dir=str(shared_data))
+    config = DataConfig(
+        dataset="semeval2016",
+        task="token",
+        sources=["en"],
+        targets=["es", "fr", "nl", "ru", "tr"],
+        data_dir=str(shared_data),
+    )
     corpus = load_corpus(config)
     assert corpus.labels.names == ["TARGET"]
     assert TASK.tags(TASK.labels(corpus)).names == ["O", "B-TARGET", "I-TARGET"]
@@ -232,30 +235,43 @@ def test_semeval_token_corpus_from_the_shared_files(shared_data):
 
 
 def test_semeval_multi_source_corpus_is_the_union(shared_data):
-    config = DataConfig(dataset="semeval2016", task="token", sources=["en", "es", "ru"], targets=["tr"],
-                        data_dir=str(shared_data))
+    config = DataConfig(
+        dataset="semeval2016", task="token", sources=["en", "es", "ru"], targets=["tr"], data_dir=str(shared_data)
+    )
     corpus = load_corpus(config)
     sizes = {lang: len(corpus.languages[lang].train) for lang in ("en", "es", "ru")}
     assert len(corpus.train) == sum(sizes.values()) and all(sizes.values())
     assert [e.language for e in corpus.train] == ["en"] * sizes["en"] + ["es"] * sizes["es"] + ["ru"] * sizes["ru"]
     assert {e.language for e in corpus.dev} == {"en", "es", "ru"}
     assert {e.language for e in corpus.unlabeled()} == {"tr"}
-    polarity = load_corpus(DataConfig(dataset="semeval2016", sources=["en", "es"], targets=["tr"],
-                                      data_dir=str(shared_data)))
+    polarity = load_corpus(
+        DataConfig(dataset="semeval2016", sources=["en", "es"], targets=["tr"], data_dir=str(shared_data))
+    )
     assert polarity.labels.names == ["negative", "neutral", "positive"]
 
 
 # === Runs: leave-one-out (multi-source sub-runs), prediction from a run ===
 
+
 def tiny_semeval(shared_data, *overrides):
     from keras_clx.recipes import apply_overrides, load_recipe
 
     recipe = load_recipe("semeval_iw")
-    return apply_overrides(recipe, [
-        f"data.data_dir={shared_data}", "train.instance_weighting=none", "model.sequence_length=16",
-        "model.vocabulary_size=400", "data.max_train_examples=32", "data.max_eval_examples=16",
-        "train.epochs=1", "train.batch_size=16", "eval.batch_size=32", *overrides,
-    ])
+    return apply_overrides(
+        recipe,
+        [
+            f"data.data_dir={shared_data}",
+            "train.instance_weighting=none",
+            "model.sequence_length=16",
+            "model.vocabulary_size=400",
+            "data.max_train_examples=32",
+            "data.max_eval_examples=16",
+            "train.epochs=1",
+            "train.batch_size=16",
+            "eval.batch_size=32",
+            *overrides,
+        ],
+    )
 
 
 def test_leave_one_out_recipes():
@@ -268,7 +284,9 @@ def test_leave_one_out_recipes():
     plans = leave_one_out_recipes(recipe)
     assert [t for t, _ in plans] == ["es", "nl", "ru"]
     assert [(r.data.sources, r.data.targets) for _, r in plans] == [
-        (["en", "nl", "ru"], ["es"]), (["en", "es", "ru"], ["nl"]), (["en", "es", "nl"], ["ru"])
+        (["en", "nl", "ru"], ["es"]),
+        (["en", "es", "ru"], ["nl"]),
+        (["en", "es", "nl"], ["ru"]),
     ]
     assert not any(r.data.leave_one_out for _, r in plans) and recipe.data.sources == ["en"]
     recipe.data.sources, recipe.data.targets = [], ["es"]
@@ -317,7 +335,9 @@ def test_leave_one_out_combines_one_report_row_per_target_and_resumes(tmp_path, 
     run = fit_leave_one_out(recipe, tmp_path / "loo", verbose=0, resume=True)
     assert trained == [("nl", ["en", "es", "tr"]), ("tr", ["en", "es", "nl"])]  # es was finished
     assert [(r.language, r.role, r.metrics["f1"]) for r in run.report.rows] == [
-        ("es", "target", 0.5), ("nl", "target", 0.25), ("tr", "target", 0.125)
+        ("es", "target", 0.5),
+        ("nl", "target", 0.25),
+        ("tr", "target", 0.125),
     ]
     assert run.report.target_average() == {"f1": pytest.approx(0.875 / 3)}
     written = json.loads((tmp_path / "loo" / "metrics.json").read_text())
@@ -364,7 +384,7 @@ def test_leave_one_out_fit_trains_one_multi_source_model_per_target(shared_data,
     assert row["words"] == ["The", "goat", "cheese", "pizza", ",", "was", "great", "."]
     assert len(row["tags"]) == 8 and set(row["tags"]) <= set(TAGS.names)
     for span in row["spans"]:
-        assert row["text"][span["start"]:span["end"]] == span["text"]
+        assert row["text"][span["start"] : span["end"]] == span["text"]
     with pytest.raises(ClxError, match="leave-one-out run; use one of its sub-runs"):
         experiment.load_run(tmp_path / "loo")
     with pytest.raises(ClxError, match="already holds a run"):

@@ -56,20 +56,26 @@ NUM_CLASSES = 4
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"),
-                        choices=["tensorflow", "jax", "torch"])
+    parser.add_argument(
+        "--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"), choices=["tensorflow", "jax", "torch"]
+    )
     parser.add_argument("--size", nargs="+", default=["tiny"], choices=list(SIZES))
     parser.add_argument("--steps", type=int, default=10, help="timed steps per repeat")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--pool-batches", type=int, default=8,
-                        help="pool size for the predict figures, in batches (0 skips them)")
+    parser.add_argument(
+        "--pool-batches", type=int, default=8, help="pool size for the predict figures, in batches (0 skips them)"
+    )
     parser.add_argument("--peer", action="store_true", help="also time the PyTorch + transformers FGM loop")
     parser.add_argument("--dtype", default="float32", help="Keras dtype policy, e.g. mixed_bfloat16")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak: adds model FLOP utilisation")
     parser.add_argument("--threads", type=int, help="CPU threads per backend (default: the library's)")
-    parser.add_argument("--no-memory", dest="memory", action="store_false",
-                        help="skip the peak-memory probes (one subprocess per method)")
+    parser.add_argument(
+        "--no-memory",
+        dest="memory",
+        action="store_false",
+        help="skip the peak-memory probes (one subprocess per method)",
+    )
     parser.add_argument("--memory-probe", choices=list(METHODS), help=argparse.SUPPRESS)
     parser.add_argument("--json", dest="json_path", help="also write the results here")
     return parser.parse_args(argv)
@@ -119,7 +125,8 @@ def build_models(size, methods):
     for name in methods:
         keras.utils.set_random_seed(0)
         backbone = keras_hub.models.BertBackbone(
-            vocabulary_size=size["vocabulary"], max_sequence_length=size["length"],
+            vocabulary_size=size["vocabulary"],
+            max_sequence_length=size["length"],
             **SMALL_CONFIGS[size["config"]],
         )
         preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=size["length"])
@@ -218,8 +225,9 @@ def bench_train(size, models, data, args, peer=None):
     """Step times of each method; `peer` runners (`{name: run(steps) -> s/step}`) join the
     interleaved repeats, so that they meet the same load. Returns `(results, peer_times)`."""
     first_step = {name: timed_epoch(models[name], data[name], 1)[1] for name in args.methods}
-    runs = {("clx", name): (lambda name=name: timed_epoch(models[name], data[name], args.steps)[0])
-            for name in args.methods}
+    runs = {
+        ("clx", name): (lambda name=name: timed_epoch(models[name], data[name], args.steps)[0]) for name in args.methods
+    }
     runs.update({("peer", name): (lambda run=run: run(args.steps)) for name, run in (peer or {}).items()})
     measured = interleaved(runs, args.repeats)
     times = {name: v for (side, name), v in measured.items() if side == "clx"}
@@ -249,8 +257,18 @@ def probe_memory(size_name, method, args):
     three steps (compile included): run in a subprocess so that methods do not share an allocator."""
     import subprocess
 
-    command = [sys.executable, os.path.abspath(__file__), "--backend", os.environ["KERAS_BACKEND"],
-               "--size", size_name, "--memory-probe", method, "--dtype", args.dtype]
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--backend",
+        os.environ["KERAS_BACKEND"],
+        "--size",
+        size_name,
+        "--memory-probe",
+        method,
+        "--dtype",
+        args.dtype,
+    ]
     if args.threads:
         command += ["--threads", str(args.threads)]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -314,9 +332,14 @@ def paired_speedup(times, peer_times):
 
 
 def bench_peer(size, times, clx_train):
-    peer = {name: {"median_step_s": statistics.median(v), "examples_per_s": size["batch"] / statistics.median(v),
-                   "step_s": v}
-            for name, v in times.items()}
+    peer = {
+        name: {
+            "median_step_s": statistics.median(v),
+            "examples_per_s": size["batch"] / statistics.median(v),
+            "step_s": v,
+        }
+        for name, v in times.items()
+    }
     import transformers
 
     peer["transformers"] = transformers.__version__
@@ -335,8 +358,11 @@ def bench_size(name, args):
     model = next(iter(models.values()))
     result = {
         "model": {
-            "size": name, **model_shape(size), "parameters": model.count_params(),
-            "batch": size["batch"], "sequence_length": size["length"],
+            "size": name,
+            **model_shape(size),
+            "parameters": model.count_params(),
+            "batch": size["batch"],
+            "sequence_length": size["length"],
             "dtype_policy": keras.config.dtype_policy().name,
             "forward_gflops": forward_flops(size) / 1e9,
         },
@@ -401,8 +427,10 @@ def report_size(result, steps, repeats):
         ratio = f"{r['ratio_to_vanilla']:.2f}" if r["ratio_to_vanilla"] else "-"
         min_ratio = f"{r['min_ratio_to_vanilla']:.2f}" if r["min_ratio_to_vanilla"] else "-"
         mfu = f" (MFU {r['model_flop_utilisation']:.0%})" if "model_flop_utilisation" in r else ""
-        lines.append(f"| {name} | {r['median_step_s']:.4f} | {ratio} | {min_ratio} | "
-                     f"{r['examples_per_s']:.1f}{mfu} | {r['first_step_s']:.1f} | {_memory(r)} |")
+        lines.append(
+            f"| {name} | {r['median_step_s']:.4f} | {ratio} | {min_ratio} | "
+            f"{r['examples_per_s']:.1f}{mfu} | {r['first_step_s']:.1f} | {_memory(r)} |"
+        )
     if "predict" in result:
         p = result["predict"]
         lines += [
@@ -414,19 +442,26 @@ def report_size(result, steps, repeats):
         ]
     if "peer" in result:
         p = result["peer"]
-        lines += ["", f"peer PyTorch + transformers {p['transformers']}: plain step {p['plain']['median_step_s']:.4f} s "
-                  f"({p['plain']['examples_per_s']:.1f} examples/s), FGM step {p['fgm']['median_step_s']:.4f} s "
-                  f"({p['fgm']['examples_per_s']:.1f} examples/s)"]
+        lines += [
+            "",
+            f"peer PyTorch + transformers {p['transformers']}: plain step {p['plain']['median_step_s']:.4f} s "
+            f"({p['plain']['examples_per_s']:.1f} examples/s), FGM step {p['fgm']['median_step_s']:.4f} s "
+            f"({p['fgm']['examples_per_s']:.1f} examples/s)",
+        ]
         if "clx_adversarial_speedup" in p:
-            lines.append(f"keras-clx adversarial / peer FGM examples/s (median of paired repeats): "
-                         f"{p['clx_adversarial_speedup']:.2f}x")
+            lines.append(
+                f"keras-clx adversarial / peer FGM examples/s (median of paired repeats): "
+                f"{p['clx_adversarial_speedup']:.2f}x"
+            )
     return "\n".join(lines)
 
 
 def header(result):
     m = result["machine"]
-    return (f"backend {m['backend']} | {m['platform']} | {m['cpu_count']} CPUs | python {m['python']} | "
-            f"keras {m['keras']}" + (f" | {result['threads']} thread(s)" if result["threads"] else ""))
+    return (
+        f"backend {m['backend']} | {m['platform']} | {m['cpu_count']} CPUs | python {m['python']} | "
+        f"keras {m['keras']}" + (f" | {result['threads']} thread(s)" if result["threads"] else "")
+    )
 
 
 def limit_threads(n):
@@ -457,8 +492,7 @@ def main(argv=None):
     if args.memory_probe:
         return memory_probe(args)
     started = time.time()
-    result = {"machine": machine(), "threads": args.threads, "steps": args.steps, "repeats": args.repeats,
-              "sizes": {}}
+    result = {"machine": machine(), "threads": args.threads, "steps": args.steps, "repeats": args.repeats, "sizes": {}}
     print(header(result), flush=True)
     for name in args.size:
         result["sizes"][name] = bench_size(name, args)

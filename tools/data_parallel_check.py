@@ -59,16 +59,18 @@ def main():
         import tensorflow as tf
 
         cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * args.devices
-        )
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.devices)
     results = {}
     for method in args.methods:
         _, single = train("none", method, args.steps)
         replicas, parallel = train("data_parallel", method, args.steps)
         difference = max(abs(a - b) / abs(a) for a, b in zip(single, parallel))
-        results[method] = {"replicas": replicas, "single": single, "data_parallel": parallel,
-                           "max_relative_difference": difference}
+        results[method] = {
+            "replicas": replicas,
+            "single": single,
+            "data_parallel": parallel,
+            "max_relative_difference": difference,
+        }
     print(json.dumps(results))
 
 

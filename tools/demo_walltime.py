@@ -26,8 +26,8 @@ def main():
     args = parser.parse_args()
     cli = os.path.join(os.path.dirname(sys.executable), "keras-clx")
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, python {platform.python_version()}")
-    print(f"| backend | wall time (s) | fit (s) | target avg accuracy |")
-    print(f"|---|---|---|---|")
+    print("| backend | wall time (s) | fit (s) | target avg accuracy |")
+    print("|---|---|---|---|")
     for backend in args.backends:
         with tempfile.TemporaryDirectory() as tmp:
             command = [cli, "--quiet", "--backend", backend, "fit", args.recipe, "--out", f"{tmp}/run"]

@@ -62,8 +62,11 @@ def matmuls(size, repeats):
     import torch
 
     tokens = size["batch"] * size["length"]
-    shapes = {"projection 256x256": (tokens, 256, 256), "ffn in 256x1024": (tokens, 256, 1024),
-              "ffn out 1024x256": (tokens, 1024, 256)}
+    shapes = {
+        "projection 256x256": (tokens, 256, 256),
+        "ffn in 256x1024": (tokens, 256, 1024),
+        "ffn out 1024x256": (tokens, 1024, 256),
+    }
     result = {}
     for name, (m, k, n) in shapes.items():
         a, b = np.random.rand(m, k).astype("float32"), np.random.rand(k, n).astype("float32")
@@ -79,16 +82,16 @@ def matmuls(size, repeats):
 
 
 def train_steps(size, steps, repeats):
+    import bench
     import jax
     import keras
 
-    import bench
     from keras_clx.models import dropout
 
     variants = {}
     for name in ("keras dropout", "hash dropout", "no dropout"):
         model = bench.build_models(size, ["vanilla"])["vanilla"]
-        layers = [l for l in model._flatten_layers() if isinstance(l, keras.layers.Dropout)]
+        layers = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
         for layer in layers:
             if name == "keras dropout":
                 layer.__class__ = keras.layers.Dropout
@@ -115,9 +118,12 @@ def train_steps(size, steps, repeats):
             jax.block_until_ready(state[0][0])
 
         bare_s = best_of(run, repeats, number=steps)
-        variants[name] = {"fit_step_s": fit_s, "bare_step_s": bare_s,
-                          "dropout_layers": len(layers), "hash_layers": sum(
-                              isinstance(l, dropout.FastDropout) for l in layers)}
+        variants[name] = {
+            "fit_step_s": fit_s,
+            "bare_step_s": bare_s,
+            "dropout_layers": len(layers),
+            "hash_layers": sum(isinstance(layer, dropout.FastDropout) for layer in layers),
+        }
     return variants
 
 
@@ -133,8 +139,11 @@ def main(argv=None):
     for name, r in matmuls(size, args.repeats).items():
         print(f"matmul {name}: XLA {r['xla_gflops']:.1f} GFLOP/s, torch {r['torch_gflops']:.1f} GFLOP/s", flush=True)
     for name, r in train_steps(size, args.steps, args.repeats).items():
-        print(f"vanilla step, {name}: fit {r['fit_step_s']:.3f} s, bare compiled step {r['bare_step_s']:.3f} s "
-              f"({r['hash_layers']}/{r['dropout_layers']} dropout layers hashed)", flush=True)
+        print(
+            f"vanilla step, {name}: fit {r['fit_step_s']:.3f} s, bare compiled step {r['bare_step_s']:.3f} s "
+            f"({r['hash_layers']}/{r['dropout_layers']} dropout layers hashed)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

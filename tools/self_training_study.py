@@ -61,8 +61,10 @@ def main(argv=None):
     seeds = [int(s) for s in args.seeds.split(",")]
     base = load_recipe(args.recipe, [*args.overrides, *args.st_overrides])
     st = base.train.self_training
-    variants = [("baseline", ["train.self_training.enabled=false"]),
-                ("self_training", ["train.self_training.enabled=true", *args.st_overrides])]
+    variants = [
+        ("baseline", ["train.self_training.enabled=false"]),
+        ("self_training", ["train.self_training.enabled=true", *args.st_overrides]),
+    ]
     if args.long_baseline:
         epochs = base.train.epochs + st.max_rounds * st.epochs_per_round
         variants.append((f"baseline_{epochs}ep", ["train.self_training.enabled=false", f"train.epochs={epochs}"]))
@@ -72,25 +74,39 @@ def main(argv=None):
             recipe = load_recipe(args.recipe, [*args.overrides, f"train.seed={seed}", *extra])
             started = time.time()
             run = experiment.fit(recipe, out / f"{variant}-seed{seed}", overwrite=True, verbose=args.verbose)
-            item = {"seed": seed, "variant": variant, "accuracy": _accuracies(run),
-                    "seconds": round(time.time() - started, 1)}
+            item = {
+                "seed": seed,
+                "variant": variant,
+                "accuracy": _accuracies(run),
+                "seconds": round(time.time() - started, 1),
+            }
             if run.self_training is not None:
                 history = run.self_training
-                item.update(best_round=history.best_round, rounds=len(history.rows),
-                            stop_reason=history.stop_reason,
-                            pseudo_accuracy=[r.pseudo_accuracy for r in history.rows[1:]])
+                item.update(
+                    best_round=history.best_round,
+                    rounds=len(history.rows),
+                    stop_reason=history.stop_reason,
+                    pseudo_accuracy=[r.pseudo_accuracy for r in history.rows[1:]],
+                )
             results.append(item)
-            print(f"seed {seed} {variant:13s} target avg {100 * item['accuracy']['average']:.2f} "
-                  f"({item['seconds']:.0f} s)", file=sys.stderr, flush=True)
+            print(
+                f"seed {seed} {variant:13s} target avg {100 * item['accuracy']['average']:.2f} "
+                f"({item['seconds']:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     recipe = load_recipe(args.recipe, args.overrides)
     languages = list(recipe.data.targets) + ["average"]
-    lines = [f"Backend: {keras.backend.backend()}; recipe `{args.recipe}`"
-             + (f" with {' '.join(args.overrides)}" if args.overrides else "")
-             + (f"; self-training run: {' '.join(args.st_overrides)}" if args.st_overrides else "")
-             + f"; seeds {args.seeds}. Target test accuracy in %.", "",
-             "| seed | model | " + " | ".join(languages) + " | best round | pseudo-label acc. per round |",
-             "|---|---|" + "---|" * len(languages) + "---|---|"]
+    lines = [
+        f"Backend: {keras.backend.backend()}; recipe `{args.recipe}`"
+        + (f" with {' '.join(args.overrides)}" if args.overrides else "")
+        + (f"; self-training run: {' '.join(args.st_overrides)}" if args.st_overrides else "")
+        + f"; seeds {args.seeds}. Target test accuracy in %.",
+        "",
+        "| seed | model | " + " | ".join(languages) + " | best round | pseudo-label acc. per round |",
+        "|---|---|" + "---|" * len(languages) + "---|---|",
+    ]
     for item in results:
         cells = [f"{100 * item['accuracy'][lang]:.2f}" for lang in languages]
         pseudo = "/".join(f"{100 * p:.0f}" for p in item.get("pseudo_accuracy", []) if p is not None) or "–"
@@ -104,14 +120,27 @@ def main(argv=None):
         lines.append(f"| mean ± sd | {variant} | " + " | ".join(cells) + " | | |")
     by = {(r["seed"], r["variant"]): r["accuracy"]["average"] for r in results}
     gains = [by[seed, "self_training"] - by[seed, "baseline"] for seed in seeds]
-    lines += ["", f"Self-training minus baseline, target average: "
-              + ", ".join(f"seed {seed} {100 * g:+.2f}" for seed, g in zip(seeds, gains))
-              + f"; mean {100 * statistics.mean(gains):+.2f} points."]
+    lines += [
+        "",
+        "Self-training minus baseline, target average: "
+        + ", ".join(f"seed {seed} {100 * g:+.2f}" for seed, g in zip(seeds, gains))
+        + f"; mean {100 * statistics.mean(gains):+.2f} points.",
+    ]
     table = "\n".join(lines)
     (out / "study.md").write_text(table + "\n")
-    (out / "study.json").write_text(json.dumps({"results": results, "summary": summary, "gains": gains,
-                                                "backend": keras.backend.backend(), "args": vars(args)},
-                                               indent=2) + "\n")
+    (out / "study.json").write_text(
+        json.dumps(
+            {
+                "results": results,
+                "summary": summary,
+                "gains": gains,
+                "backend": keras.backend.backend(),
+                "args": vars(args),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(table)
 
 

@@ -91,8 +91,11 @@ class CodeSwitcher:
         pieces, new_words, new_tags, cursor, length = [], [], [], 0, 0
         for i, (word, start, end) in enumerate(words):
             tag = tags[i] if tags is not None else "O"
-            options = [] if not _is_word(word) else [
-                (lang, t) for lang in languages for t in self.dictionaries[lang].translations(word)]
+            options = (
+                []
+                if not _is_word(word)
+                else [(lang, t) for lang in languages for t in self.dictionaries[lang].translations(word)]
+            )
             replacement = None
             if options and rng.random() < self.rate:
                 lang = languages[0] if len(languages) == 1 else rng.choice(sorted({o[0] for o in options}))
@@ -196,17 +199,20 @@ def token_switch_dataset(examples, iob_labels, preprocessor, batch_size, switche
     def batches():
         draw = epoch[0]
         epoch[0] += 1
-        switched = [switcher.switch(e.text, switcher.rng_for(e.text, draw), tags=t, words=w)
-                    for e, (w, t) in zip(examples, base)]
-        encoding, y = encode_word_tags([s[0] for s in switched], [s[1] for s in switched],
-                                       [s[2] for s in switched], iob_labels, preprocessor)
+        switched = [
+            switcher.switch(e.text, switcher.rng_for(e.text, draw), tags=t, words=w)
+            for e, (w, t) in zip(examples, base)
+        ]
+        encoding, y = encode_word_tags(
+            [s[0] for s in switched], [s[1] for s in switched], [s[2] for s in switched], iob_labels, preprocessor
+        )
         if keep_original:  # rows n.. are the switched copies of rows 0..n-1
             encoding.x = {k: np.concatenate([original.x[k], v]) for k, v in encoding.x.items()}
             y = np.concatenate([original_y, y])
         n = len(examples)
         order = np.random.default_rng([seed, draw]).permutation(n)
         for start in range(0, n, batch_size):
-            rows = order[start:start + batch_size]
+            rows = order[start : start + batch_size]
             rows = np.concatenate([rows, rows + n]) if keep_original else rows
             yield {k: v[rows] for k, v in encoding.x.items()}, y[rows]
 
@@ -228,8 +234,13 @@ def write_challenge_set(path, examples):
     with open(path, "w", encoding="utf-8") as f:
         for e in examples:
             spans = None if e.spans is None else [[s.start, s.end, s.label] for s in e.spans]
-            f.write(json.dumps({"id": e.id, "language": e.language, "text": e.text, "label": e.label,
-                                "spans": spans}, ensure_ascii=False) + "\n")
+            f.write(
+                json.dumps(
+                    {"id": e.id, "language": e.language, "text": e.text, "label": e.label, "spans": spans},
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
 
 
 def read_challenge_set(path):

@@ -58,8 +58,9 @@ def _spans(words, tags, path, lines):
     for tag, line in zip(tags, lines):
         prefix, _, kind = tag.partition("-")
         if tag != "O" and (prefix not in ("B", "I") or not kind):
-            raise DataError(f"tag {tag!r} is not IOB2 ('O', 'B-<type>', 'I-<type>'); "
-                            "for plain tags use scheme 'tags'", path, line)
+            raise DataError(
+                f"tag {tag!r} is not IOB2 ('O', 'B-<type>', 'I-<type>'); for plain tags use scheme 'tags'", path, line
+            )
     starts, position = [], 0
     for word in words:
         starts.append(position)
@@ -86,7 +87,7 @@ def read_conll(path, language, scheme="iob", word_column=0, tag_column=-1, label
     prefix, strip = file_id(path), f"{language}:"
     examples = []
     for first, words, tags, lines in _sentences(path, word_column, tag_column, labeled):
-        words = tuple(w[len(strip):] if w.startswith(strip) and len(w) > len(strip) else w for w in words)
+        words = tuple(w[len(strip) :] if w.startswith(strip) and len(w) > len(strip) else w for w in words)
         example = Example(" ".join(words), language, f"{prefix}:{first}", words=words)
         if labeled and scheme == "iob":
             example = Example(example.text, language, example.id, spans=_spans(words, tags, path, lines), words=words)

@@ -73,8 +73,11 @@ class CrossLingualCorpus:
                 for split in ("train", "dev", "test", "unlabeled"):
                     for e in getattr(data, split)[:1]:
                         if e.text_pair is None:
-                            raise DataError(f"data.task=pair but example {e.id!r} has no second text "
-                                            "(a table needs options.text_pair)", path=f"{self.name}/{lang}/{split}")
+                            raise DataError(
+                                f"data.task=pair but example {e.id!r} has no second text "
+                                "(a table needs options.text_pair)",
+                                path=f"{self.name}/{lang}/{split}",
+                            )
         if self.task in ("sequence", "pair"):
             labels = self.labels
             for lang, data in self.languages.items():

@@ -42,9 +42,7 @@ class DatasetInfo:
 
     def __post_init__(self):
         if self.archive not in ARCHIVE_KINDS + (None,):
-            raise ValueError(
-                f"archive must be one of {ARCHIVE_KINDS} or None, got {self.archive!r}"
-            )
+            raise ValueError(f"archive must be one of {ARCHIVE_KINDS} or None, got {self.archive!r}")
         if self.folder is None:
             object.__setattr__(self, "folder", self.name)
         object.__setattr__(self, "files", tuple(self.files))

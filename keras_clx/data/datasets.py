@@ -35,8 +35,6 @@ _MLDOC_NAMES = languages.names(languages.MLDOC)
 _SEMEVAL_NAMES = languages.names(languages.SEMEVAL2016)
 
 
-
-
 def _hold_out(examples, fraction, seed):
     """Splits `examples` into (train, dev) with a seeded `fraction` held out."""
     shuffled = list(examples)
@@ -59,6 +57,7 @@ def _load_mtod(config, options, seed):
     source_split = options.get("source_train_split", "train")
     languages = {}
     for lang in config.sources + config.targets:
+
         def read(split):
             return readers.read_mtod(require_file(root / lang / f"{split}-{lang}.tsv"), language=lang)
 
@@ -173,8 +172,12 @@ def _load_table(config, options, seed):
             path = require_file(root / path)
             label = None if split == "unlabeled" else options.get("label", "label")
             examples = read_table(
-                path, text=options.get("text", "text"), label=label,
-                format=options.get("format"), default_language=lang, text_pair=options.get("text_pair"),
+                path,
+                text=options.get("text", "text"),
+                label=label,
+                format=options.get("format"),
+                default_language=lang,
+                text_pair=options.get("text_pair"),
             )
             setattr(data, split, examples)
         if lang in config.targets and not data.unlabeled:

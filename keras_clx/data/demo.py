@@ -39,9 +39,7 @@ class DemoConfig:
     distractor_share: float = 0.08
     min_length: int = 8
     max_length: int = 16
-    targets: dict = dataclasses.field(
-        default_factory=lambda: {"near": 0.6, "mid": 0.35, "far": 0.15}
-    )
+    targets: dict = dataclasses.field(default_factory=lambda: {"near": 0.6, "mid": 0.35, "far": 0.15})
     reorder: float = 0.3
     train_size: int = 2000
     dev_size: int = 300
@@ -126,8 +124,7 @@ def make_demo_corpus(config=None, **overrides):
     rng = np.random.default_rng(config.seed)
     taken = set()
     topic_words = [
-        _make_words(rng, _SOURCE_SYLLABLES, config.words_per_class, taken)
-        for _ in range(config.num_classes)
+        _make_words(rng, _SOURCE_SYLLABLES, config.words_per_class, taken) for _ in range(config.num_classes)
     ]
     common = _make_words(rng, _SOURCE_SYLLABLES, config.common_words, taken)
     vocabulary = [w for group in topic_words for w in group] + common
@@ -163,8 +160,9 @@ def make_demo_corpus(config=None, **overrides):
         languages[name] = LanguageData(
             dev=translated(config.dev_size, "dev"),
             test=translated(config.test_size, "test"),
-            unlabeled=[e if config.unlabeled_gold else e.unlabeled()
-                       for e in translated(config.unlabeled_size, "unlabeled")],
+            unlabeled=[
+                e if config.unlabeled_gold else e.unlabeled() for e in translated(config.unlabeled_size, "unlabeled")
+            ],
         )
     return CrossLingualCorpus(
         name="demo",

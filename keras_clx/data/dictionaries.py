@@ -106,7 +106,10 @@ def read_dictionary(path, language, order="auto", lowercase=True):
             if pair is None:
                 raise DataError(
                     f"not a dictionary line (expected 'target @ source', 'source target' or "
-                    f"'source<TAB>target'): {line[:60]!r}", path=path, line=number)
+                    f"'source<TAB>target'): {line[:60]!r}",
+                    path=path,
+                    line=number,
+                )
             source, target = pair
             words = split_words(source.lower() if lowercase else source)
             if len(words) != 1:

@@ -58,9 +58,7 @@ def check_member(name, url, link=None):
         normalized = posixpath.normpath(posix)
         escapes = normalized == ".." or normalized.startswith("../")
         if posix.startswith("/") or escapes or ":" in posix.split("/")[0]:
-            raise ClxError(
-                f"refusing archive from {url}: entry {name!r} points outside its folder"
-            )
+            raise ClxError(f"refusing archive from {url}: entry {name!r} points outside its folder")
 
 
 def extract(archive, dest, kind, url):
@@ -76,9 +74,7 @@ def extract(archive, dest, kind, url):
         with tarfile.open(archive, "r:gz") as tf:
             for member in tf.getmembers():
                 if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
-                    raise ClxError(
-                        f"refusing archive from {url}: entry {member.name!r} is not a file"
-                    )
+                    raise ClxError(f"refusing archive from {url}: entry {member.name!r} is not a file")
                 link = None
                 if member.issym():
                     link = posixpath.join(posixpath.dirname(member.name), member.linkname)

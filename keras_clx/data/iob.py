@@ -73,9 +73,7 @@ def spans_to_word_tags(text, spans, words=None):
     words = split_words(text) if words is None else list(words)
     tags = ["O"] * len(words)
     for span in sorted(spans, key=lambda s: (s.start, -s.end)):
-        covered = [
-            i for i, (_, start, end) in enumerate(words) if start < span.end and span.start < end
-        ]
+        covered = [i for i, (_, start, end) in enumerate(words) if start < span.end and span.start < end]
         if not covered or any(tags[i] != "O" for i in covered):
             continue
         for i in covered:
@@ -182,9 +180,7 @@ def tags_to_spans(words, tags):
     """
     if len(words) != len(tags):
         raise ValueError(f"{len(tags)} tags for {len(words)} words")
-    return [
-        Span(words[start][1], words[end - 1][2], label) for label, start, end in tag_chunks(tags)
-    ]
+    return [Span(words[start][1], words[end - 1][2], label) for label, start, end in tag_chunks(tags)]
 
 
 class IOBLabels:

@@ -3,9 +3,20 @@ names (MLDoc `english.train.1000`, SemEval `restaurants_train_english.xml`, UMSA
 `sentiment/english/`), and which languages each data set has."""
 
 NAMES = {
-    "ar": "arabic", "de": "german", "en": "english", "es": "spanish", "fr": "french", "hi": "hindi",
-    "it": "italian", "ja": "japanese", "nl": "dutch", "pt": "portuguese", "ru": "russian", "th": "thai",
-    "tr": "turkish", "zh": "chinese",
+    "ar": "arabic",
+    "de": "german",
+    "en": "english",
+    "es": "spanish",
+    "fr": "french",
+    "hi": "hindi",
+    "it": "italian",
+    "ja": "japanese",
+    "nl": "dutch",
+    "pt": "portuguese",
+    "ru": "russian",
+    "th": "thai",
+    "tr": "turkish",
+    "zh": "chinese",
 }
 CODES = {name: code for code, name in NAMES.items()}
 

@@ -40,8 +40,9 @@ def _rows(path, columns):
                 order, width = [names.index(c) for c in columns], len(fields)
                 continue
         if len(fields) != width:
-            raise DataError(f"expected {width} tab-separated columns ({', '.join(columns)}), "
-                            f"found {len(fields)}", path, line)
+            raise DataError(
+                f"expected {width} tab-separated columns ({', '.join(columns)}), found {len(fields)}", path, line
+            )
         yield line, [fields[i] for i in order]
     if not seen:
         raise DataError("empty file: expected one sentence pair per line", path)

@@ -51,7 +51,11 @@ def predict_texts(model, texts, batch_size=64, preprocessor=None, verbose=0):
         empty = ("", "") if isinstance(texts[0], (tuple, list)) else ""
         padded = texts + [empty] * (-len(texts) % batch_size)
     columns = model_inputs(padded)
-    columns = tuple(tf.constant(c, tf.string) for c in columns) if isinstance(columns, tuple) else tf.constant(columns, tf.string)
+    columns = (
+        tuple(tf.constant(c, tf.string) for c in columns)
+        if isinstance(columns, tuple)
+        else tf.constant(columns, tf.string)
+    )
     ds = tf.data.Dataset.from_tensor_slices(columns).batch(batch_size)
     if preprocessor is not None:
         ds = ds.map(preprocess_inputs(preprocessor), num_parallel_calls=tf.data.AUTOTUNE)
@@ -59,9 +63,7 @@ def predict_texts(model, texts, batch_size=64, preprocessor=None, verbose=0):
     return keras.tree.map_structure(lambda a: np.asarray(a)[: len(texts)], outputs)
 
 
-def labeled_dataset(
-    examples, labels, preprocessor, batch_size, shuffle=False, seed=0, sample_weight=None
-):
+def labeled_dataset(examples, labels, preprocessor, batch_size, shuffle=False, seed=0, sample_weight=None):
     """Preprocessed `(x, y[, sample_weight])` batches of sequence-labelled `examples`.
 
     Shuffling reshuffles every epoch from `seed`, so a run is reproducible.

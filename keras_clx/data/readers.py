@@ -56,7 +56,7 @@ def numbered_lines(path):
                 try:
                     yield number, raw.decode("utf-8")
                 except UnicodeDecodeError as e:
-                    raise DataError(f"not valid UTF-8 ({e.reason} at byte {e.start})", path, number)
+                    raise DataError(f"not valid UTF-8 ({e.reason} at byte {e.start})", path, number) from None
     except FileNotFoundError:
         raise DataError("file not found", path) from None
     except IsADirectoryError:
@@ -75,9 +75,7 @@ def _parse_spans(field, text, path, line, strict):
         try:
             start, end = int(parts[0]), int(parts[1])
         except ValueError:
-            raise DataError(
-                f"bad slot span {item!r}: start and end must be integers", path, line
-            ) from None
+            raise DataError(f"bad slot span {item!r}: start and end must be integers", path, line) from None
         if start >= end:
             raise DataError(f"empty slot span {item!r}: start must be < end", path, line)
         if end <= 0 or start >= len(text):
@@ -88,9 +86,7 @@ def _parse_spans(field, text, path, line, strict):
             )
         if start < 0 or end > len(text):
             clipped = (max(start, 0), min(end, len(text)))
-            message = (
-                f"slot span {item!r} extends outside the text (length {len(text)})"
-            )
+            message = f"slot span {item!r} extends outside the text (length {len(text)})"
             if strict:
                 raise DataError(message, path, line)
             warnings.warn(
@@ -140,8 +136,7 @@ def read_mtod(path, language=None, strict=False):
         columns = row.split("\t")
         if len(columns) != 5:
             raise DataError(
-                f"expected 5 tab-separated columns (intent, slots, utterance, language, "
-                f"tokens), found {len(columns)}",
+                f"expected 5 tab-separated columns (intent, slots, utterance, language, tokens), found {len(columns)}",
                 path,
                 line,
             )
@@ -159,9 +154,7 @@ def read_mtod(path, language=None, strict=False):
         except json.JSONDecodeError as e:
             raise DataError(f"column 5 is not valid JSON: {e}", path, line) from None
         spans = _parse_spans(slots, text, path, line, strict)
-        examples.append(
-            Example(text, lang, f"{prefix}:{line}", label=intent, spans=tuple(spans))
-        )
+        examples.append(Example(text, lang, f"{prefix}:{line}", label=intent, spans=tuple(spans)))
     return examples
 
 
@@ -176,7 +169,7 @@ def _mldoc_text(text, path, line):
     try:
         return ast.literal_eval(text).decode("utf-8")
     except (ValueError, SyntaxError, UnicodeDecodeError) as e:
-        raise DataError(f"text looks like a bytes literal but cannot be decoded: {e}", path, line)
+        raise DataError(f"text looks like a bytes literal but cannot be decoded: {e}", path, line) from None
 
 
 def read_mldoc(path, language=None):
@@ -225,8 +218,4 @@ def read_texts(path, language):
     """
     path = pathlib.Path(path)
     prefix = file_id(path)
-    return [
-        Example(row.strip(), language, f"{prefix}:{line}")
-        for line, row in numbered_lines(path)
-        if row.strip()
-    ]
+    return [Example(row.strip(), language, f"{prefix}:{line}") for line, row in numbered_lines(path) if row.strip()]

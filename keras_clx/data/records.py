@@ -97,8 +97,7 @@ class LabelVocabulary:
         for e in examples:
             if e.label is not None and e.label not in self._index:
                 raise DataError(
-                    f"label {e.label!r} of example {e.id!r} ({e.language}) is not in the "
-                    f"source label set {self.names}",
+                    f"label {e.label!r} of example {e.id!r} ({e.language}) is not in the source label set {self.names}",
                     path=where,
                 )
 

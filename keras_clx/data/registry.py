@@ -40,24 +40,16 @@ _DATASETS = {
                 "Multilingual Task Oriented Dialog. NAACL 2019."
             ),
             license="CC BY-SA",
-            url=(
-                "https://download.pytorch.org/data/"
-                "multilingual_task_oriented_dialog_slotfilling.zip"
-            ),
+            url=("https://download.pytorch.org/data/multilingual_task_oriented_dialog_slotfilling.zip"),
             files=tuple(f"{lang}/{split}-{lang}.tsv" for lang, split in _MTOD_SPLITS),
             archive="zip",
             folder="multilingual_task_oriented_dialog",
-            renames={
-                f"th/{split}-th_TH.tsv": f"th/{split}-th.tsv" for split in ("train", "eval", "test")
-            },
+            renames={f"th/{split}-th_TH.tsv": f"th/{split}-th.tsv" for split in ("train", "eval", "test")},
         ),
         DatasetInfo(
             name="mldoc",
             description="MLDoc: Reuters news, 4 topics (CCAT/ECAT/GCAT/MCAT), 8 languages.",
-            citation=(
-                "Schwenk, Li. A Corpus for Multilingual Document Classification in Eight "
-                "Languages. LREC 2018."
-            ),
+            citation=("Schwenk, Li. A Corpus for Multilingual Document Classification in Eight Languages. LREC 2018."),
             license="Reuters Corpus (RCV1/RCV2) research agreement with NIST; not redistributable",
             url="https://github.com/facebookresearch/MLDoc",
             files=tuple(f"{lang}.{split}" for lang in _MLDOC_LANGUAGES for split in _MLDOC_SPLITS),
@@ -75,19 +67,11 @@ _DATASETS = {
         DatasetInfo(
             name="semeval2016",
             description="SemEval-2016 Task 5 ABSA, restaurants: opinion targets, 6 languages.",
-            citation=(
-                "Pontiki et al. SemEval-2016 Task 5: Aspect Based Sentiment Analysis. "
-                "SemEval 2016, pp. 19-30."
-            ),
+            citation=("Pontiki et al. SemEval-2016 Task 5: Aspect Based Sentiment Analysis. SemEval 2016, pp. 19-30."),
             license="unclear: research use by the task organisers' terms; do not redistribute",
-            url=(
-                "https://github.com/YaxinCui/ABSADataset/archive/"
-                "175bdc1ead020dae16e4e356c849901cedf4e3cf.zip"
-            ),
+            url=("https://github.com/YaxinCui/ABSADataset/archive/175bdc1ead020dae16e4e356c849901cedf4e3cf.zip"),
             files=tuple(
-                f"{split}/restaurants_{split}_{lang}.xml"
-                for split in ("train", "test")
-                for lang in _SEMEVAL_LANGUAGES
+                f"{split}/restaurants_{split}_{lang}.xml" for split in ("train", "test") for lang in _SEMEVAL_LANGUAGES
             ),
             archive="zip",
             folder="semeval2016_absa_restaurants",
@@ -101,10 +85,7 @@ _DATASETS = {
                 "in Twitter for Sentiment Analysis and Beyond. LREC 2022."
             ),
             license="per source data set (tweets); repository code Apache-2.0",
-            url=(
-                "https://github.com/cardiffnlp/xlm-t/archive/"
-                "874214d64d96599eb869a033c22ec2cc57d19256.zip"
-            ),
+            url=("https://github.com/cardiffnlp/xlm-t/archive/874214d64d96599eb869a033c22ec2cc57d19256.zip"),
             files=tuple(
                 f"sentiment/{lang}/{split}_{kind}.txt"
                 for lang in _UMSAB_LANGUAGES
@@ -192,8 +173,7 @@ def download(name, data_dir=None, url=None, progress=True, force=False):
         if not missing:
             return target
         raise ClxError(
-            f"{target} exists but is incomplete (missing {_shorten(missing)}); "
-            "remove it or download with force=True"
+            f"{target} exists but is incomplete (missing {_shorten(missing)}); remove it or download with force=True"
         )
     url = url or info.url
     try:
@@ -205,9 +185,7 @@ def download(name, data_dir=None, url=None, progress=True, force=False):
         archive = work / "archive"
         digest = fetch(url, archive, info.name if progress else None)
         if info.sha256 and digest != info.sha256.lower():
-            raise ClxError(
-                f"checksum mismatch for {url}: expected sha256 {info.sha256}, got {digest}"
-            )
+            raise ClxError(f"checksum mismatch for {url}: expected sha256 {info.sha256}, got {digest}")
         unpacked = work / "unpacked"
         extract(archive, unpacked, info.archive, url)
         root = _dataset_root(unpacked, info)
@@ -216,9 +194,7 @@ def download(name, data_dir=None, url=None, progress=True, force=False):
                 (root / source).rename(root / dest)
         missing = missing_files(info, root)
         if missing:
-            raise ClxError(
-                f"the archive from {url} lacks expected files of {info.name!r}: {_shorten(missing)}"
-            )
+            raise ClxError(f"the archive from {url} lacks expected files of {info.name!r}: {_shorten(missing)}")
         if target.exists():
             previous = work / "previous"
             target.rename(previous)

@@ -209,8 +209,7 @@ def _sentence_polarity(opinions, sentence_id, path, stats):
     for polarity in polarities:
         if polarity not in POLARITIES + ("conflict",):
             raise DataError(
-                f"sentence {sentence_id!r}: polarity {polarity!r} is not one of "
-                f"{list(POLARITIES) + ['conflict']}",
+                f"sentence {sentence_id!r}: polarity {polarity!r} is not one of {list(POLARITIES) + ['conflict']}",
                 path=path,
             )
     counts = collections.Counter(polarities).most_common(2)

@@ -26,8 +26,7 @@ def _table_format(path, format):
     if format is not None:
         if format not in set(TABLE_FORMATS.values()):
             raise DataError(
-                f"unknown table format {format!r}; expected one of "
-                f"{sorted(set(TABLE_FORMATS.values()))}",
+                f"unknown table format {format!r}; expected one of {sorted(set(TABLE_FORMATS.values()))}",
                 path,
             )
         return format
@@ -73,9 +72,7 @@ def _csv_rows(path, delimiter, columns):
                         )
                 for column in columns:
                     if column not in header:
-                        raise DataError(
-                            f"missing column {column!r}; columns present: {header}", path, start
-                        )
+                        raise DataError(f"missing column {column!r}; columns present: {header}", path, start)
                 continue
             if len(record) != len(header):
                 raise DataError(
@@ -104,9 +101,7 @@ def _jsonl_rows(path):
         except json.JSONDecodeError as e:
             raise DataError(f"invalid JSON: {e}", path, line) from None
         if not isinstance(record, dict):
-            raise DataError(
-                f"expected a JSON object per line, found {type(record).__name__}", path, line
-            )
+            raise DataError(f"expected a JSON object per line, found {type(record).__name__}", path, line)
         records += 1
         yield line, record
     if not records:
@@ -116,9 +111,7 @@ def _jsonl_rows(path):
 def _field(record, column, path, line, what):
     """The value of `column` as a non-empty string."""
     if column not in record:
-        raise DataError(
-            f"missing {what} column {column!r}; columns present: {list(record)}", path, line
-        )
+        raise DataError(f"missing {what} column {column!r}; columns present: {list(record)}", path, line)
     value = record[column]
     if value is None or isinstance(value, (dict, list)):
         raise DataError(f"{what} column {column!r} must be a string, found {value!r}", path, line)

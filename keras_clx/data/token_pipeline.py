@@ -154,8 +154,11 @@ def encode_examples(examples, iob_labels, preprocessor):
         text_words, text_tags = gold_word_tags(e)
         for tag in text_tags:
             if tag not in iob_labels.ids:
-                raise DataError(f"tag {tag!r} of example {e.id!r} ({e.language}) is not in the source tag set "
-                                f"{list(iob_labels.names)}", path="token data")
+                raise DataError(
+                    f"tag {tag!r} of example {e.id!r} ({e.language}) is not in the source tag set "
+                    f"{list(iob_labels.names)}",
+                    path="token data",
+                )
         words.append(text_words)
         tags.append(text_tags)
     return encode_word_tags([e.text for e in examples], words, tags, iob_labels, preprocessor)

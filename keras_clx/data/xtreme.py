@@ -115,8 +115,9 @@ def load_panx(config, options, seed):
     if config.task != "token":
         raise ClxError(f"dataset 'panx' is NER: set data.task=token (got {config.task!r})")
     _, path, read = _files("panx", config, _conll_reader(options, "iob"), options)
-    return _assemble(config, read, lambda lang, split: path(lang, split).is_file(), seed,
-                     options.get("dev_fraction", 0.1))
+    return _assemble(
+        config, read, lambda lang, split: path(lang, split).is_file(), seed, options.get("dev_fraction", 0.1)
+    )
 
 
 def load_conll(config, options, seed):
@@ -124,7 +125,6 @@ def load_conll(config, options, seed):
     follows `data.task` (`token`: IOB entities, `tagging`: plain tags)."""
     import os
     import pathlib
-
 
     files = options.get("files")
     if not isinstance(files, dict) or not files:

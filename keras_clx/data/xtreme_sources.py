@@ -9,9 +9,7 @@ XTREME_DATASETS = [
     DatasetInfo(
         name="xnli",
         description="XNLI dev/test: natural language inference pairs, 15 languages (official release).",
-        citation=(
-            "Conneau et al. XNLI: Evaluating Cross-lingual Sentence Representations. EMNLP 2018."
-        ),
+        citation=("Conneau et al. XNLI: Evaluating Cross-lingual Sentence Representations. EMNLP 2018."),
         license="CC BY-NC 4.0",
         url="https://dl.fbaipublicfiles.com/XNLI/XNLI-1.0.zip",
         files=("xnli.dev.tsv", "xnli.test.tsv"),
@@ -31,15 +29,17 @@ XTREME_DATASETS = [
         ),
         license="free for any purpose, acknowledgement of Google LLC appreciated (PAWS terms)",
         url="https://storage.googleapis.com/paws/pawsx/x-final.tar.gz",
-        files=("train-en.tsv",) + tuple(
-            f"{split}-{lang}.tsv" for split in ("dev", "test") for lang in _PAWSX_LANGUAGES
-        ),
+        files=("train-en.tsv",)
+        + tuple(f"{split}-{lang}.tsv" for split in ("dev", "test") for lang in _PAWSX_LANGUAGES),
         archive="tar.gz",
         archive_root="x-final",
         renames={
             "en/train.tsv": "train-en.tsv",
-            **{f"{lang}/{split}_2k.tsv": f"{split}-{lang}.tsv"
-               for split in ("dev", "test") for lang in _PAWSX_LANGUAGES},
+            **{
+                f"{lang}/{split}_2k.tsv": f"{split}-{lang}.tsv"
+                for split in ("dev", "test")
+                for lang in _PAWSX_LANGUAGES
+            },
         },
     ),
     DatasetInfo(

@@ -33,9 +33,7 @@ def entity_scores(true_tag_seqs, pred_tag_seqs):
     true, pred = set(), set()
     for i, (true_tags, pred_tags) in enumerate(zip(true_tag_seqs, pred_tag_seqs)):
         if len(true_tags) != len(pred_tags):
-            raise ValueError(
-                f"sequence {i}: {len(true_tags)} gold tags but {len(pred_tags)} predicted"
-            )
+            raise ValueError(f"sequence {i}: {len(true_tags)} gold tags but {len(pred_tags)} predicted")
         true.update((i,) + entity for entity in extract_entities(true_tags))
         pred.update((i,) + entity for entity in extract_entities(pred_tags))
     correct = len(true & pred)
@@ -69,8 +67,9 @@ def entity_counts(true_tag_seqs, pred_tag_seqs):
 def entity_scores_by_type(true_tag_seqs, pred_tag_seqs):
     """`entity_scores` of each entity type alone (the rows of seqeval's
     `classification_report`): `{type: {precision, recall, f1, support, predicted}}`."""
-    types = sorted({kind for seqs in (true_tag_seqs, pred_tag_seqs) for tags in seqs
-                    for kind, _, _ in extract_entities(tags)})
+    types = sorted(
+        {kind for seqs in (true_tag_seqs, pred_tag_seqs) for tags in seqs for kind, _, _ in extract_entities(tags)}
+    )
 
     def only(seqs, kind):
         return [[tag if tag != "O" and tag[2:] == kind else "O" for tag in tags] for tags in seqs]

@@ -42,8 +42,7 @@ class Report:
             "title": self.title,
             "metrics": self.metric_names,
             "languages": [
-                {f.name: getattr(r, f.name) for f in dataclasses.fields(r) if f.name != "outcomes"}
-                for r in self.rows
+                {f.name: getattr(r, f.name) for f in dataclasses.fields(r) if f.name != "outcomes"} for r in self.rows
             ],
             "target_average": self.target_average(),
         }
@@ -53,13 +52,14 @@ class Report:
         header = ["language", "role", "split", "n", *self.metric_names]
         lines = [header]
         for r in self.rows:
-            lines.append([r.language, r.role, r.split, str(r.examples)]
-                         + [f"{100 * r.metrics[m]:.2f}" for m in self.metric_names])
+            lines.append(
+                [r.language, r.role, r.split, str(r.examples)]
+                + [f"{100 * r.metrics[m]:.2f}" for m in self.metric_names]
+            )
         average = self.target_average()
         if average:
             n = sum(r.examples for r in self.rows if r.role == "target")
-            lines.append(["target avg", "", "", str(n)]
-                         + [f"{100 * average[m]:.2f}" for m in self.metric_names])
+            lines.append(["target avg", "", "", str(n)] + [f"{100 * average[m]:.2f}" for m in self.metric_names])
         return markdown_table(header, lines[1:])
 
     def write(self, directory, stem="report"):
@@ -72,15 +72,14 @@ class Report:
             arrays = {f"{r.language}/{k}": np.asarray(v) for r in self.rows for k, v in r.outcomes.items()}
             np.savez_compressed(directory / outcomes_file(stem), **arrays)
         title = f"# {self.title}\n\n" if self.title else ""
-        (directory / f"{stem}.md").write_text(
-            f"{title}Scores in %.\n\n{self.format_table()}\n"
-        )
+        (directory / f"{stem}.md").write_text(f"{title}Scores in %.\n\n{self.format_table()}\n")
         with open(directory / f"{stem}.csv", "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["language", "role", "split", "examples", *self.metric_names])
             for r in self.rows:
-                writer.writerow([r.language, r.role, r.split, r.examples,
-                                 *(f"{r.metrics[m]:.6f}" for m in self.metric_names)])
+                writer.writerow(
+                    [r.language, r.role, r.split, r.examples, *(f"{r.metrics[m]:.6f}" for m in self.metric_names)]
+                )
         (directory / f"{stem}.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
 

@@ -44,12 +44,11 @@ def metrics_from_sums(kind, sums, n):
     sums = np.asarray(sums, dtype="float64")
     if kind == "token":
         tp, fp, fn = sums[..., 0], sums[..., 1], sums[..., 2]
-        return {"precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn),
-                "f1": _ratio(2 * tp, 2 * tp + fp + fn)}
+        return {"precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn), "f1": _ratio(2 * tp, 2 * tp + fp + fn)}
     if kind == "tagging":
         return {"accuracy": _ratio(sums[..., 0], sums[..., 1])}
     classes = (sums.shape[-1] - 1) // 3
-    tp, fp, fn = (sums[..., 1 + i * classes:1 + (i + 1) * classes] for i in range(3))
+    tp, fp, fn = (sums[..., 1 + i * classes : 1 + (i + 1) * classes] for i in range(3))
     denominator = 2 * tp + fp + fn
     present = denominator > 0  # macro-F1 averages the classes present in gold or predictions
     f1 = _ratio(2 * tp, denominator).sum(-1) / np.maximum(present.sum(-1), 1)
@@ -85,8 +84,7 @@ def sign_test(wins, losses):
     if n == 0:
         return 1.0
     ks = np.arange(k + 1)
-    log_pmf = np.array([math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in ks]) \
-        - n * math.log(2)
+    log_pmf = np.array([math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in ks]) - n * math.log(2)
     top = log_pmf.max()
     return float(min(1.0, 2 * math.exp(top) * np.exp(log_pmf - top).sum()))
 
@@ -101,8 +99,12 @@ def paired_sign_test(pairs):
         ev, eb = errors(variant), errors(baseline)
         wins += int((ev < eb).sum())
         losses += int((ev > eb).sum())
-    return {"wins": wins, "losses": losses, "ties": sum(len(errors(v)) for v, _ in pairs) - wins - losses,
-            "p_value": sign_test(wins, losses)}
+    return {
+        "wins": wins,
+        "losses": losses,
+        "ties": sum(len(errors(v)) for v, _ in pairs) - wins - losses,
+        "p_value": sign_test(wins, losses),
+    }
 
 
 def paired_bootstrap(pairs_by_language, metric, average=(), samples=1000, level=0.95, seed=0):

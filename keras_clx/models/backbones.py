@@ -40,9 +40,7 @@ def backbone_family(backbone):
         return "xlmr"
     if isinstance(backbone, keras_hub.models.BertBackbone):
         return "bert"
-    raise ClxError(
-        f"backbone {type(backbone).__name__} is not supported; use a BERT or XLM-R backbone"
-    )
+    raise ClxError(f"backbone {type(backbone).__name__} is not supported; use a BERT or XLM-R backbone")
 
 
 def _text_dataset(texts):
@@ -64,8 +62,15 @@ def learn_wordpiece_vocabulary(texts, vocabulary_size, lowercase=True):
         )
         return "\n".join(vocabulary).encode("utf-8")
 
-    data = cached("wordpiece", texts, learn, vocabulary_size=vocabulary_size, lowercase=lowercase,
-                  reserved=tuple(_BERT_RESERVED), keras_hub=keras_hub.__version__)
+    data = cached(
+        "wordpiece",
+        texts,
+        learn,
+        vocabulary_size=vocabulary_size,
+        lowercase=lowercase,
+        reserved=tuple(_BERT_RESERVED),
+        keras_hub=keras_hub.__version__,
+    )
     return data.decode("utf-8").split("\n")
 
 
@@ -74,8 +79,13 @@ def learn_sentencepiece_proto(texts, vocabulary_size):
     import sentencepiece
 
     texts = [t for t in texts if t.strip()]
-    return cached("sentencepiece", texts, lambda: _train_sentencepiece(sentencepiece, texts, vocabulary_size),
-                  vocabulary_size=vocabulary_size, sentencepiece=sentencepiece.__version__)
+    return cached(
+        "sentencepiece",
+        texts,
+        lambda: _train_sentencepiece(sentencepiece, texts, vocabulary_size),
+        vocabulary_size=vocabulary_size,
+        sentencepiece=sentencepiece.__version__,
+    )
 
 
 def _train_sentencepiece(sentencepiece, texts, vocabulary_size):
@@ -103,9 +113,7 @@ def _small_backbone(name, texts, sequence_length, vocabulary_size, dtype=None):
     if family == "bert":
         vocabulary = learn_wordpiece_vocabulary(texts, vocabulary_size)
         tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=True)
-        preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
-            tokenizer, sequence_length=sequence_length
-        )
+        preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=sequence_length)
         backbone_cls = keras_hub.models.BertBackbone
     else:
         try:
@@ -114,9 +122,7 @@ def _small_backbone(name, texts, sequence_length, vocabulary_size, dtype=None):
             reason = str(error).split("] ")[-1].split(" Increase")[0]
             raise ClxError(f"model.vocabulary_size={vocabulary_size} is too small for this text: {reason}") from None
         tokenizer = keras_hub.models.XLMRobertaTokenizer(proto=proto)
-        preprocessor = keras_hub.models.XLMRobertaTextClassifierPreprocessor(
-            tokenizer, sequence_length=sequence_length
-        )
+        preprocessor = keras_hub.models.XLMRobertaTextClassifierPreprocessor(tokenizer, sequence_length=sequence_length)
         backbone_cls = keras_hub.models.XLMRobertaBackbone
     backbone = backbone_cls(
         vocabulary_size=tokenizer.vocabulary_size(),
@@ -166,8 +172,10 @@ def _check_local_dir(spec):
     if model_type is None:
         raise ClxError(f"{neither} (config.json has neither 'registered_name' nor 'model_type')")
     if model_type not in HF_MODEL_TYPES:
-        raise ClxError(f"backbone directory {spec!r} is a Hugging Face {model_type!r} checkpoint; "
-                       f"supported: {', '.join(HF_MODEL_TYPES)}")
+        raise ClxError(
+            f"backbone directory {spec!r} is a Hugging Face {model_type!r} checkpoint; "
+            f"supported: {', '.join(HF_MODEL_TYPES)}"
+        )
     required = ["model.safetensors", HF_MODEL_TYPES[model_type]]
     if model_type == "bert":
         required.append("tokenizer_config.json")
@@ -198,9 +206,7 @@ def build_backbone(spec, texts=None, sequence_length=128, vocabulary_size=4000, 
         )
     try:
         backbone = keras_hub.models.Backbone.from_preset(spec, dtype=dtype)
-        preprocessor = keras_hub.models.TextClassifierPreprocessor.from_preset(
-            spec, sequence_length=sequence_length
-        )
+        preprocessor = keras_hub.models.TextClassifierPreprocessor.from_preset(spec, sequence_length=sequence_length)
     except (OSError, ValueError) as error:
         raise ClxError(f"cannot load backbone {spec!r}: {error}") from error
     backbone_family(backbone)

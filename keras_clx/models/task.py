@@ -111,8 +111,11 @@ class CrossLingualClassifier(keras_hub.models.Task):
         if optimizer == "auto":
             optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
         if loss == "auto":
-            loss = (SmoothedSparseCrossentropy(label_smoothing) if label_smoothing
-                    else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            loss = (
+                SmoothedSparseCrossentropy(label_smoothing)
+                if label_smoothing
+                else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            )
         if metrics == "auto":
             metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)

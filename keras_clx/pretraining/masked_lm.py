@@ -62,8 +62,13 @@ def fingerprint(recipe, texts):
     for lang in sorted(texts):
         digest.update(lang.encode() + b"\0" + "\n".join(texts[lang]).encode() + b"\0")
     model = recipe.model
-    settings = dict(dataclasses.asdict(model.pretrain), backbone=model.backbone, seed=recipe.train.seed,
-                    sequence_length=model.sequence_length, vocabulary_size=model.vocabulary_size)
+    settings = dict(
+        dataclasses.asdict(model.pretrain),
+        backbone=model.backbone,
+        seed=recipe.train.seed,
+        sequence_length=model.sequence_length,
+        vocabulary_size=model.vocabulary_size,
+    )
     settings.pop("enabled")
     return {"settings": settings, "texts": digest.hexdigest()}
 
@@ -94,13 +99,15 @@ class _Masker:
     def __init__(self, backbone, preprocessor, rate):
         tokenizer = preprocessor.tokenizer
         self.inputs = list(backbone.input)
-        self.options = dict(rate=rate, mask_token_id=tokenizer.mask_token_id,
-                            special_ids=sorted(set(tokenizer.special_token_ids)),
-                            vocabulary_size=tokenizer.vocabulary_size())
+        self.options = dict(
+            rate=rate,
+            mask_token_id=tokenizer.mask_token_id,
+            special_ids=sorted(set(tokenizer.special_token_ids)),
+            vocabulary_size=tokenizer.vocabulary_size(),
+        )
 
     def __call__(self, arrays, rng):
-        ids, positions, labels, weights = mask_tokens(arrays["token_ids"], arrays["padding_mask"], rng,
-                                                      **self.options)
+        ids, positions, labels, weights = mask_tokens(arrays["token_ids"], arrays["padding_mask"], rng, **self.options)
         x = {key: arrays[key] for key in self.inputs}
         x.update(token_ids=ids, mask_positions=positions)
         return x, labels, weights
@@ -139,10 +146,14 @@ def _compile(model, config, total_steps, jit_compile):
     )
     optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(
-                      from_logits=True, reduction="mean_with_sample_weight"),  # per masked token
-                  weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                  jit_compile=jit_compile)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight"
+        ),  # per masked token
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=jit_compile,
+    )
 
 
 def masked_accuracy(model, x, labels, weights, batch_size=64):
@@ -162,8 +173,7 @@ def _prepare_dir(out, state, fprint, resume, overwrite):
             raise ClxError(f"{out} already holds pretraining; pass --resume to continue it or --overwrite")
         return None
     if state and state["fingerprint"] != fprint:
-        raise ClxError(f"{out}: its checkpoint was made with other settings or texts; "
-                       "pass --overwrite to start again")
+        raise ClxError(f"{out}: its checkpoint was made with other settings or texts; pass --overwrite to start again")
     return state
 
 
@@ -198,8 +208,12 @@ def pretrain(recipe, out_dir, texts=None, resume=False, overwrite=False, verbose
         backbone, preprocessor = build_backbone(str(checkpoints / "initial"), sequence_length=length)
     else:
         everything = [t for lang in sorted(texts) for t in texts[lang]]
-        backbone, preprocessor = build_backbone(recipe.model.backbone, texts=everything, sequence_length=length,
-                                                vocabulary_size=recipe.model.vocabulary_size)
+        backbone, preprocessor = build_backbone(
+            recipe.model.backbone,
+            texts=everything,
+            sequence_length=length,
+            vocabulary_size=recipe.model.vocabulary_size,
+        )
         checkpoints.mkdir(parents=True, exist_ok=True)
         backbone.save_to_preset(str(checkpoints / "initial"))
         preprocessor.save_to_preset(str(checkpoints / "initial"))
@@ -220,22 +234,36 @@ def pretrain(recipe, out_dir, texts=None, resume=False, overwrite=False, verbose
         model.load_weights(checkpoints / state["weights"])
         first = state["epoch"]
         log(f"pretraining: resuming after epoch {first}", verbose)
-    log(f"pretraining {recipe.model.backbone} ({backbone.count_params():,} parameters) on "
-         + ", ".join(f"{lang} {counts[lang]:,} texts (p={rates[lang]:.3f})" for lang in languages)
-         + f"; {config.epochs} epochs of {steps} steps, alpha {config.alpha}", verbose)
+    log(
+        f"pretraining {recipe.model.backbone} ({backbone.count_params():,} parameters) on "
+        + ", ".join(f"{lang} {counts[lang]:,} texts (p={rates[lang]:.3f})" for lang in languages)
+        + f"; {config.epochs} epochs of {steps} steps, alpha {config.alpha}",
+        verbose,
+    )
 
     losses = list(state.get("losses", [])) if state else []
     last = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
     for epoch in range(first, last):
         rng = np.random.default_rng([seed, 1, epoch])
         chosen, indices = sample_epoch(counts, rates, steps * batch, rng)
-        rows = {key: np.stack([arrays[languages[c]][key][i] for c, i in zip(chosen, indices)])
-                for key in arrays[languages[0]]}
+        rows = {
+            key: np.stack([arrays[languages[c]][key][i] for c, i in zip(chosen, indices)])
+            for key in arrays[languages[0]]
+        }
         x, y, w = masker(rows, rng)
         seeding = _reset_seed_generators(model, seed, epoch)
         log(f"pretraining epoch {epoch + 1}/{config.epochs}", verbose)
-        history = model.fit(x, y, sample_weight=w, batch_size=batch, epochs=epoch + 1, initial_epoch=epoch,
-                            shuffle=False, verbose=min(verbose, 2), callbacks=[seeding])
+        history = model.fit(
+            x,
+            y,
+            sample_weight=w,
+            batch_size=batch,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            shuffle=False,
+            verbose=min(verbose, 2),
+            callbacks=[seeding],
+        )
         losses.append({k: float(v[-1]) for k, v in history.history.items()})
         _save_checkpoint(model, checkpoints, epoch + 1, fprint, losses)
 
@@ -249,15 +277,27 @@ def pretrain(recipe, out_dir, texts=None, resume=False, overwrite=False, verbose
         backbone.save_to_preset(str(out))
         preprocessor.save_to_preset(str(out))
     result = PretrainResult(out, rates, accuracy, losses, round(time.time() - started, 2), complete)
-    report = {"backbone": recipe.model.backbone, "settings": fprint["settings"], "backend": keras.backend.backend(),
-              "texts": counts, "heldout": {k: len(v) for k, v in heldout.items()}, "rates": rates,
-              "heldout_masked_accuracy": accuracy, "epochs": losses, "steps_per_epoch": steps,
-              "complete": complete, "seconds": result.seconds}
+    report = {
+        "backbone": recipe.model.backbone,
+        "settings": fprint["settings"],
+        "backend": keras.backend.backend(),
+        "texts": counts,
+        "heldout": {k: len(v) for k, v in heldout.items()},
+        "rates": rates,
+        "heldout_masked_accuracy": accuracy,
+        "epochs": losses,
+        "steps_per_epoch": steps,
+        "complete": complete,
+        "seconds": result.seconds,
+    }
     (out / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
     if complete:
-        log("held-out masked-token accuracy: "
-             + ", ".join(f"{lang} {100 * acc:.2f}" for lang, acc in accuracy.items())
-             + f"; preset written to {out}", verbose)
+        log(
+            "held-out masked-token accuracy: "
+            + ", ".join(f"{lang} {100 * acc:.2f}" for lang, acc in accuracy.items())
+            + f"; preset written to {out}",
+            verbose,
+        )
     return result
 
 

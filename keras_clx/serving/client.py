@@ -31,8 +31,13 @@ def load_saved_model(path):
     metadata = json.loads(metadata_file.read_text()) if metadata_file.is_file() else {}
     if "task" not in metadata:
         _, inputs = signature.structured_input_signature
-        metadata["task"] = ("token" if "span_start" in signature.structured_outputs
-                            else "pair" if PAIR_INPUT_NAME in inputs else "sequence")
+        metadata["task"] = (
+            "token"
+            if "span_start" in signature.structured_outputs
+            else "pair"
+            if PAIR_INPUT_NAME in inputs
+            else "sequence"
+        )
     return signature, metadata
 
 
@@ -49,17 +54,25 @@ def rows_from_outputs(texts, outputs, metadata, pairs=None):
         if metadata["task"] in ("token", "tagging"):
             n, s = int(outputs["num_words"][i]), int(outputs["num_spans"][i])
             spans = [
-                (int(outputs["span_start"][i][j]), int(outputs["span_end"][i][j]),
-                 to_text(outputs["span_label"][i][j]), to_text(outputs["span_text"][i][j]))
+                (
+                    int(outputs["span_start"][i][j]),
+                    int(outputs["span_end"][i][j]),
+                    to_text(outputs["span_label"][i][j]),
+                    to_text(outputs["span_text"][i][j]),
+                )
                 for j in range(s)
             ]
-            rows.append(token_row(text, map(to_text, outputs["words"][i][:n]), map(to_text, outputs["tag"][i][:n]),
-                                  spans))
+            rows.append(
+                token_row(text, map(to_text, outputs["words"][i][:n]), map(to_text, outputs["tag"][i][:n]), spans)
+            )
         else:
             p = outputs["probabilities"][i]
             names = metadata.get("labels") or [str(k) for k in range(len(p))]
-            rows.append(sequence_row(text, names, p, int(outputs["label_id"][i]),
-                                     text_pair=None if pairs is None else to_text(pairs[i])))
+            rows.append(
+                sequence_row(
+                    text, names, p, int(outputs["label_id"][i]), text_pair=None if pairs is None else to_text(pairs[i])
+                )
+            )
     return rows
 
 

@@ -110,8 +110,17 @@ def _backend_available(backend):
 # === Export ===
 
 
-def export_run(run_dir, out_dir, name=None, version=None, overwrite=False, texts=None, sample_size=32,
-               tolerance=TOLERANCE, verbose=1):
+def export_run(
+    run_dir,
+    out_dir,
+    name=None,
+    version=None,
+    overwrite=False,
+    texts=None,
+    sample_size=32,
+    tolerance=TOLERANCE,
+    verbose=1,
+):
     """Exports a run directory to `out_dir/name/version` and verifies it.
 
     Args:
@@ -175,19 +184,32 @@ def export_run(run_dir, out_dir, name=None, version=None, overwrite=False, texts
                 method = "re-export"
         if method == "re-export":
             run_in_backend("write", "tensorflow", run=str(run_dir), path=str(staging / "model"))
-        log(f"SavedModel written ({method}, trained on {trained_on or 'unknown'}); reloading in a fresh process",
-             verbose)
+        log(
+            f"SavedModel written ({method}, trained on {trained_on or 'unknown'}); reloading in a fresh process",
+            verbose,
+        )
 
         verified = verify_in_fresh_process(staging / "model", texts)
         check_signature(task, verified["signature"])
         difference = compare(task, reference, verified["outputs"], texts)
         if not difference <= tolerance:
-            raise ClxError(f"verification failed: max abs difference {difference:.2e} > {tolerance:.0e} "
-                           f"between the SavedModel and the trained model on {len(texts)} texts")
+            raise ClxError(
+                f"verification failed: max abs difference {difference:.2e} > {tolerance:.0e} "
+                f"between the SavedModel and the trained model on {len(texts)} texts"
+            )
         result = ExportResult(
-            path=path, name=name, version=version, task=task, method=method, reference_backend=reference_backend,
-            max_abs_difference=difference, texts=texts, outputs=_to_numpy(task, verified["outputs"]),
-            signature=verified["signature"], custom_ops=verified["custom_ops"], modules=verified["modules"],
+            path=path,
+            name=name,
+            version=version,
+            task=task,
+            method=method,
+            reference_backend=reference_backend,
+            max_abs_difference=difference,
+            texts=texts,
+            outputs=_to_numpy(task, verified["outputs"]),
+            signature=verified["signature"],
+            custom_ops=verified["custom_ops"],
+            modules=verified["modules"],
         )
         metadata = _metadata(run_dir, recipe, result, trained_on, tolerance)
         (staging / "model" / METADATA_FILE).parent.mkdir(exist_ok=True)
@@ -230,8 +252,12 @@ def _metadata(run_dir, recipe, result, trained_on, tolerance):
         "method": result.method,
         "signature": result.signature,
         "custom_ops": result.custom_ops,  # what a TF Serving binary must have registered
-        "verification": {"texts": len(result.texts), "max_abs_difference": result.max_abs_difference,
-                         "tolerance": tolerance, "reference_backend": result.reference_backend},
+        "verification": {
+            "texts": len(result.texts),
+            "max_abs_difference": result.max_abs_difference,
+            "tolerance": tolerance,
+            "reference_backend": result.reference_backend,
+        },
         "keras_clx": __version__,
     }
 

@@ -46,13 +46,13 @@ TOKEN_OUTPUTS = {
     "span_text": ("string", [None, "S"]),
     "num_spans": ("int32", [None]),
 }
-OUTPUTS = {"sequence": SEQUENCE_OUTPUTS, "pair": SEQUENCE_OUTPUTS, "token": TOKEN_OUTPUTS,
-           "tagging": TOKEN_OUTPUTS}
+OUTPUTS = {"sequence": SEQUENCE_OUTPUTS, "pair": SEQUENCE_OUTPUTS, "token": TOKEN_OUTPUTS, "tagging": TOKEN_OUTPUTS}
 
 
 def serving_inputs(task):
     """The string inputs of `serving_default`: `text`, and `text_pair` for pair models."""
     return [INPUT_NAME, PAIR_INPUT_NAME] if task == "pair" else [INPUT_NAME]
+
 
 # `iob.split_words` in RE2: a word is a run of letters, marks and digits; any
 # other non-space character is a word of its own; `str.isspace()` characters
@@ -120,10 +120,19 @@ def _pack_pair(first, second, tokenizer, length, separators):
         return tf.fill(tf.stack([batch, count]), tf.constant(value, tf.int32))
 
     start, end = fill(tokenizer.start_token_id, 1), fill(tokenizer.end_token_id, 1)
-    packed = tf.concat([start, tf.cast(a, tf.int32), fill(tokenizer.end_token_id, separators),
-                        tf.cast(b, tf.int32), end], axis=1)
-    segments = tf.concat([tf.zeros_like(start), tf.zeros_like(tf.cast(a, tf.int32)), fill(0, separators),
-                          tf.ones_like(tf.cast(b, tf.int32)), tf.ones_like(end)], axis=1)
+    packed = tf.concat(
+        [start, tf.cast(a, tf.int32), fill(tokenizer.end_token_id, separators), tf.cast(b, tf.int32), end], axis=1
+    )
+    segments = tf.concat(
+        [
+            tf.zeros_like(start),
+            tf.zeros_like(tf.cast(a, tf.int32)),
+            fill(0, separators),
+            tf.ones_like(tf.cast(b, tf.int32)),
+            tf.ones_like(end),
+        ],
+        axis=1,
+    )
     return {
         "token_ids": packed.to_tensor(default_value=tokenizer.pad_token_id, shape=[None, length]),
         "padding_mask": tf.ones_like(packed).to_tensor(default_value=0, shape=[None, length]),
@@ -131,15 +140,17 @@ def _pack_pair(first, second, tokenizer, length, separators):
     }
 
 
-def _sequence_outputs(text, tokenizer, sequence_length, classify, input_names, label_names,
-                      text_pair=None, separators=1):
+def _sequence_outputs(
+    text, tokenizer, sequence_length, classify, input_names, label_names, text_pair=None, separators=1
+):
     import tensorflow as tf
 
     if text_pair is None:
         x = _pack(tokenizer(_sanitize(text)), tokenizer, sequence_length)
     else:
-        x = _pack_pair(tokenizer(_sanitize(text)), tokenizer(_sanitize(text_pair)), tokenizer, sequence_length,
-                       separators)
+        x = _pack_pair(
+            tokenizer(_sanitize(text)), tokenizer(_sanitize(text_pair)), tokenizer, sequence_length, separators
+        )
     logits = classify({name: x[name] for name in input_names})
     probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
     label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
@@ -242,7 +253,9 @@ def _token_outputs(text, tokenizer, sequence_length, classify, input_names, tag_
         "num_words": tf.cast(words.row_lengths(), tf.int32),
         "span_start": by_span(per_entity(tf.math.unsorted_segment_min, word_start), -1),
         "span_end": by_span(per_entity(tf.math.unsorted_segment_max, word_end), -1),
-        "span_label": by_span(tf.gather(tf.constant(list(span_types) or [""], tf.string), tf.boolean_mask(kind, begins)), ""),
+        "span_label": by_span(
+            tf.gather(tf.constant(list(span_types) or [""], tf.string), tf.boolean_mask(kind, begins)), ""
+        ),
         "span_text": by_span(
             tf.strings.substr(tf.gather(text, span_rows), span_byte_start, span_byte_end - span_byte_start), ""
         ),
@@ -268,18 +281,28 @@ def write_saved_model(run, path):
     archive = keras.export.ExportArchive()
     archive.track(preprocessor)
     classify = archive.track_and_add_endpoint(
-        MODEL_ENDPOINT, model,
+        MODEL_ENDPOINT,
+        model,
         input_signature=[{name: tf.TensorSpec([None, length], tf.int32, name=name) for name in input_names}],
     )
     if task == "sequence":
+
         def outputs(text):
             return _sequence_outputs(text, preprocessor.tokenizer, length, classify, input_names, run.labels.names)
     elif task == "pair":
         separators = 2 if "segment_ids" not in input_names else 1  # XLM-R: </s></s>
 
         def outputs(text, text_pair):
-            return _sequence_outputs(text, preprocessor.tokenizer, length, classify, input_names, run.labels.names,
-                                     text_pair=text_pair, separators=separators)
+            return _sequence_outputs(
+                text,
+                preprocessor.tokenizer,
+                length,
+                classify,
+                input_names,
+                run.labels.names,
+                text_pair=text_pair,
+                separators=separators,
+            )
     elif task in ("token", "tagging"):
         tags = run.task.tags(run.labels)
 
@@ -288,6 +311,8 @@ def write_saved_model(run, path):
     else:
         raise ClxError(f"cannot export task {task!r}; tasks: {sorted(OUTPUTS)}")
 
-    serve = tf.function(outputs, input_signature=[tf.TensorSpec([None], tf.string, name=n) for n in serving_inputs(task)])
+    serve = tf.function(
+        outputs, input_signature=[tf.TensorSpec([None], tf.string, name=n) for n in serving_inputs(task)]
+    )
     archive.add_endpoint("serving_default", serve)
     archive.write_out(str(path), verbose=False)

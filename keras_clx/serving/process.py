@@ -19,7 +19,7 @@ def run_module(module, *args, backend, what):
     if process.returncode == 0:
         return
     lines = [line for line in process.stderr.splitlines() if line.strip()]
-    errors = [line[len("error: "):] for line in lines if line.startswith("error: ")]
+    errors = [line[len("error: ") :] for line in lines if line.startswith("error: ")]
     if errors:
         raise ClxError(errors[-1])
     tail = "\n".join(lines[-15:])

@@ -56,7 +56,9 @@ def load_run_checked(run_dir):
     except ClxError:
         raise
     except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as error:
-        raise ClxError(f"cannot load {pathlib.Path(run_dir) / 'model.keras'}: {type(error).__name__}: {error}") from None
+        raise ClxError(
+            f"cannot load {pathlib.Path(run_dir) / 'model.keras'}: {type(error).__name__}: {error}"
+        ) from None
     for layer in run.model._flatten_layers(include_self=True):
         policy = layer.dtype_policy
         if policy.variable_dtype == "float32" and policy.compute_dtype in ("bfloat16", "float16"):
@@ -74,8 +76,9 @@ def sample_texts(recipe, sequence_length, size=32, seed=0):
     try:
         corpus = load_corpus(recipe.data, seed=seed)
     except ClxError as error:
-        raise ClxError(f"cannot load the run's data to verify the export ({error}); pass texts to verify on "
-                       f"(--verify-input FILE)") from None
+        raise ClxError(
+            f"cannot load the run's data to verify the export ({error}); pass texts to verify on (--verify-input FILE)"
+        ) from None
     pools = []
     for lang in corpus.sources + corpus.targets:
         data = corpus.languages[lang]
@@ -103,8 +106,10 @@ def reference_outputs(run, texts):
     """The trained model's answers on `texts`: JSON-able, per task."""
     from keras_clx.data.records import Example
 
-    examples = [Example(t, "unknown", str(i)) if isinstance(t, str) else Example(t[0], "unknown", str(i), text_pair=t[1])
-                for i, t in enumerate(texts)]
+    examples = [
+        Example(t, "unknown", str(i)) if isinstance(t, str) else Example(t[0], "unknown", str(i), text_pair=t[1])
+        for i, t in enumerate(texts)
+    ]
     batch = run.recipe.eval.batch_size
     if run.recipe.data.task in ("token", "tagging"):
         words = run.task.predict_words(run.model, examples, batch)

@@ -71,14 +71,18 @@ def compare(task, reference, outputs, texts):
             for j in range(count)
         ]
         if served != [list(w) for w in words]:
-            raise ClxError(f"verification failed: text {i} ({str(texts[i])[:40]!r}) is split into words "
-                           f"differently by the SavedModel")
+            raise ClxError(
+                f"verification failed: text {i} ({str(texts[i])[:40]!r}) is split into words "
+                f"differently by the SavedModel"
+            )
         if count:
             got = np.asarray(outputs["tag_probabilities"][i], dtype="float64")[:count]
             expected = np.asarray(expected, dtype="float64")
             if expected.shape != got.shape:
-                raise ClxError(f"verification failed: text {i} has tag probabilities of shape {got.shape}, "
-                               f"expected {expected.shape}")
+                raise ClxError(
+                    f"verification failed: text {i} has tag probabilities of shape {got.shape}, "
+                    f"expected {expected.shape}"
+                )
             worst = max(worst, float(np.abs(expected - got).max()))
     return worst
 
@@ -111,16 +115,21 @@ def main(path, request, result):
     outputs = signature(**{name: tf.constant([t[k] for t in texts], tf.string) for k, name in enumerate(names)})
     graph = saved_model_pb2.SavedModel.FromString((pathlib.Path(path) / "saved_model.pb").read_bytes())
     ops = {n.op for g in graph.meta_graphs for n in g.graph_def.node} | {
-        n.op for g in graph.meta_graphs for f in g.graph_def.library.function for n in f.node_def}
-    pathlib.Path(result).write_text(json.dumps({
-        "custom_ops": sorted(op for op in ops if not hasattr(tf.raw_ops, op)),
-        "signature": {
-            "inputs": {k: _describe(v) for k, v in inputs.items()},
-            "outputs": {k: _describe(v) for k, v in signature.structured_outputs.items()},
-        },
-        "outputs": {k: _plain(v) for k, v in outputs.items()},
-        "modules": sorted({m.split(".")[0] for m in set(sys.modules) - launcher if not m.startswith("_")}),
-    }))
+        n.op for g in graph.meta_graphs for f in g.graph_def.library.function for n in f.node_def
+    }
+    pathlib.Path(result).write_text(
+        json.dumps(
+            {
+                "custom_ops": sorted(op for op in ops if not hasattr(tf.raw_ops, op)),
+                "signature": {
+                    "inputs": {k: _describe(v) for k, v in inputs.items()},
+                    "outputs": {k: _describe(v) for k, v in signature.structured_outputs.items()},
+                },
+                "outputs": {k: _plain(v) for k, v in outputs.items()},
+                "modules": sorted({m.split(".")[0] for m in set(sys.modules) - launcher if not m.startswith("_")}),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -58,8 +58,8 @@ def checkpoints(directory):
     directory = pathlib.Path(directory)
     if not directory.is_dir():
         return []
-    found = [p for p in directory.glob(f"{PREFIX}*.npz") if p.stem[len(PREFIX):].isdigit()]
-    return sorted(found, key=lambda p: int(p.stem[len(PREFIX):]))
+    found = [p for p in directory.glob(f"{PREFIX}*.npz") if p.stem[len(PREFIX) :].isdigit()]
+    return sorted(found, key=lambda p: int(p.stem[len(PREFIX) :]))
 
 
 def latest(directory):
@@ -90,8 +90,10 @@ def _assign(variables, values, what, path):
         raise ValueError(f"{path}: {len(values)} {what} values for {len(variables)} variables")
     for variable, value in zip(variables, values):
         if tuple(variable.shape) != tuple(value.shape):
-            raise ValueError(f"{path}: {what} variable {variable.path} has shape {tuple(variable.shape)}, "
-                             f"the checkpoint {tuple(value.shape)}")
+            raise ValueError(
+                f"{path}: {what} variable {variable.path} has shape {tuple(variable.shape)}, "
+                f"the checkpoint {tuple(value.shape)}"
+            )
         variable.assign(value)
 
 
@@ -99,8 +101,7 @@ def restore(path, model):
     """Loads a checkpoint into a compiled `model` (building its optimizer); returns its `meta`."""
     with np.load(path) as data:
         model_values = [data[f"model_{i}"] for i in range(sum(k.startswith("model_") for k in data.files))]
-        optimizer_values = [data[f"optimizer_{i}"] for i in range(sum(k.startswith("optimizer_")
-                                                                       for k in data.files))]
+        optimizer_values = [data[f"optimizer_{i}"] for i in range(sum(k.startswith("optimizer_") for k in data.files))]
         rng = data["rng_torch"] if "rng_torch" in data.files else None
         meta = json.loads(str(data["meta"]))
     _assign(model.variables, model_values, "model", path)
@@ -148,9 +149,13 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self._save(epoch + 1, 0)
 
     def _save(self, epoch, step):
-        meta = {"epoch": epoch, "step": step, "steps_per_epoch": self.steps_per_epoch,
-                "callbacks": [c.get_state() for c in self.stateful]}
+        meta = {
+            "epoch": epoch,
+            "step": step,
+            "steps_per_epoch": self.steps_per_epoch,
+            "callbacks": [c.get_state() for c in self.stateful],
+        }
         path = self.directory / f"{PREFIX}{epoch * self.steps_per_epoch + step}.npz"
         save(path, self.model, meta)
-        for old in checkpoints(self.directory)[:-self.keep]:
+        for old in checkpoints(self.directory)[: -self.keep]:
             old.unlink(missing_ok=True)

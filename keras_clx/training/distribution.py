@@ -28,16 +28,14 @@ def _jax_data_parallel():
     if os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):
         keras.distribution.initialize()
     previous = keras.distribution.distribution()
-    keras.distribution.set_distribution(
-        keras.distribution.DataParallel(devices=keras.distribution.list_devices())
-    )
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=keras.distribution.list_devices()))
     try:
         yield
     finally:
         keras.distribution.set_distribution(previous)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tf_strategy():
     """One strategy per process (a second MirroredStrategy breaks the first's collectives)."""
     import tensorflow as tf
@@ -72,9 +70,7 @@ class DataParallel:
             self._strategy = _tf_strategy()
             self.replicas = self._strategy.num_replicas_in_sync
         if batch_size % self.replicas:
-            raise ClxError(
-                f"train.batch_size={batch_size} is not divisible by the {self.replicas} replicas"
-            )
+            raise ClxError(f"train.batch_size={batch_size} is not divisible by the {self.replicas} replicas")
         self.per_replica_batch = batch_size // self.replicas
 
     @property

@@ -53,8 +53,11 @@ class DivergenceGuard(keras.callbacks.Callback):
             return
         steps = self.params.get("steps") if self.params else None
         where = f"epoch {self._epoch + 1}, step {batch + 1}" + (f" of {steps}" if steps else "")
-        settings = ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
-                             for key, value in self.hints.items())
+        settings = ", ".join(
+            f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}" for key, value in self.hints.items()
+        )
         advice = f"; check {settings}" if settings else ""
-        raise DivergenceError(f"training diverged: loss {value} at {where}{advice} "
-                              "(a lower learning rate usually helps); no model or report was written")
+        raise DivergenceError(
+            f"training diverged: loss {value} at {where}{advice} "
+            "(a lower learning rate usually helps); no model or report was written"
+        )

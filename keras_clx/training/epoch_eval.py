@@ -40,8 +40,9 @@ class DevEvaluation(keras.callbacks.Callback):
     def __init__(self, task, dev, sources, targets, labels, batch_size, max_examples=None, shown=()):
         super().__init__()
         self.task, self.labels, self.batch_size = task, labels, batch_size
-        self.dev = {lang: examples[:max_examples] if max_examples else examples
-                    for lang, examples in dev.items() if examples}
+        self.dev = {
+            lang: examples[:max_examples] if max_examples else examples for lang, examples in dev.items() if examples
+        }
         self.sources = [lang for lang in sources if lang in self.dev]
         self.targets = [lang for lang in targets if lang in self.dev]
         self.shown = set(shown)
@@ -132,14 +133,21 @@ class BestEpoch(keras.callbacks.Callback):
         for variable, value in zip(self.model.variables, self._weights):
             variable.assign(value)
         if self.verbose:
-            print(f"[keras-clx] restored the weights of epoch {self.best_epoch + 1} ({self.key} {self.best:.4f})",
-                  flush=True)
+            print(
+                f"[keras-clx] restored the weights of epoch {self.best_epoch + 1} ({self.key} {self.best:.4f})",
+                flush=True,
+            )
 
     def summary(self):
         """What metrics.json records: the monitor, the restored epoch (0-based, as training_log.csv) and value."""
-        return {"monitor": self.key, "best_epoch": self.best_epoch, "best_value": self.best,
-                "patience": self.patience, "stopped_early": self.stopped_epoch is not None,
-                "last_epoch": self._last_epoch}
+        return {
+            "monitor": self.key,
+            "best_epoch": self.best_epoch,
+            "best_value": self.best,
+            "patience": self.patience,
+            "stopped_early": self.stopped_epoch is not None,
+            "last_epoch": self._last_epoch,
+        }
 
 
 def plot_curves(log_path, out_path, metric, title=""):
@@ -162,7 +170,7 @@ def plot_curves(log_path, out_path, metric, title=""):
     epochs = [int(r["epoch"]) + 1 for r in rows]
     for column in columns:
         values = [float(r[column]) if r[column] not in ("", "NA") else np.nan for r in rows]
-        axis.plot(epochs, values, marker="o", label=column[4:-len(suffix)])
+        axis.plot(epochs, values, marker="o", label=column[4 : -len(suffix)])
     axis.set_xlabel("epoch")
     axis.set_ylabel(f"dev {metric}")
     axis.set_xticks(epochs)

@@ -39,7 +39,7 @@ class TrainingData:
         order = np.random.default_rng([self.seed, self.epoch]).permutation(len(texts))
         order = np.resize(order, self.steps() * self.batch_size)
         for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
+            rows = order[start : start + self.batch_size]
             if self.pairs:  # sentence pairs: two string columns
                 yield tuple(np.array([texts[i][k] for i in rows], dtype=object) for k in (0, 1)), targets[rows]
             else:

@@ -66,8 +66,7 @@ class TransferGuard(keras.callbacks.Callback):
         near = epoch >= 1 and classes and accuracy is not None and accuracy < 1 / classes + self.chance_margin
         self._at_chance = self._at_chance + 1 if near else 0
         if self._at_chance >= self.chance_epochs:
-            return (f"training accuracy {accuracy:.3f} is still near chance ({1 / classes:.3f}) "
-                    f"after epoch {epoch + 1}")
+            return f"training accuracy {accuracy:.3f} is still near chance ({1 / classes:.3f}) after epoch {epoch + 1}"
         return None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -76,15 +75,22 @@ class TransferGuard(keras.callbacks.Callback):
             return
         ratio = logs.get("perturbation_ratio")
         if epoch == 0 and self.verbose and ratio is not None:
-            self._print(f"perturbation: ‖r‖/‖e‖ = {ratio:.3f} (‖r‖ = {logs.get('perturbation_norm', math.nan):.3g}, "
-                        f"ε = {config.epsilon:g} {config.epsilon_mode})")
+            self._print(
+                f"perturbation: ‖r‖/‖e‖ = {ratio:.3f} (‖r‖ = {logs.get('perturbation_norm', math.nan):.3g}, "
+                f"ε = {config.epsilon:g} {config.epsilon_mode})"
+            )
         if self.warning is None:
             symptom = self.symptom(epoch, logs, config)
             if symptom is not None:
                 size = f", ‖r‖/‖e‖ = {ratio:.2f}" if ratio is not None else ""
-                hint = (f"train.epsilon_mode=relative with train.epsilon={DEFAULT_EPSILON:g}"
-                        if config.epsilon_mode == "absolute" else f"e.g. train.epsilon={config.epsilon / 2:g}")
-                self.warning = (f"{symptom} with the {config.perturbation} perturbation (ε = {config.epsilon:g} "
-                                f"{config.epsilon_mode}{size}): lower train.epsilon ({hint})")
+                hint = (
+                    f"train.epsilon_mode=relative with train.epsilon={DEFAULT_EPSILON:g}"
+                    if config.epsilon_mode == "absolute"
+                    else f"e.g. train.epsilon={config.epsilon / 2:g}"
+                )
+                self.warning = (
+                    f"{symptom} with the {config.perturbation} perturbation (ε = {config.epsilon:g} "
+                    f"{config.epsilon_mode}{size}): lower train.epsilon ({hint})"
+                )
                 self._print(f"warning: {self.warning}")
         logs["perturbation_warning"] = float(self.warning is not None)

@@ -57,8 +57,7 @@ class LinearWarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         return self.learning_rate * factor
 
     def get_config(self):
-        return {"learning_rate": self.learning_rate, "total_steps": self.total_steps,
-                "warmup_steps": self.warmup_steps}
+        return {"learning_rate": self.learning_rate, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps}
 
 
 def _merge_duplicate_rows(gradient):
@@ -111,6 +110,7 @@ def optimizer_options(train):
 
 def build_optimizer(train, batches):
     """AdamW on `train.lr_schedule` over `batches` training batches, with clipping and accumulation."""
-    schedule = learning_rate_schedule(train.lr_schedule, train.learning_rate,
-                                      update_steps(batches, train.accumulation_steps), train.warmup_ratio)
+    schedule = learning_rate_schedule(
+        train.lr_schedule, train.learning_rate, update_steps(batches, train.accumulation_steps), train.warmup_ratio
+    )
     return AdamW(schedule, **optimizer_options(train))

@@ -60,18 +60,35 @@ class RoundHistory:
         num_classes = max((len(r.per_class) for r in self.rows), default=0)
         names = "/".join(label_names or [str(c) for c in range(num_classes)])
         per_class_header = f"per class ({names})" if len(names) <= 48 else "per class (label order)"
-        header = ["round", "epochs", "train examples", "selected", per_class_header, "pool", self.monitor,
-                  "pseudo acc (round)", "pseudo acc (all)"]
+        header = [
+            "round",
+            "epochs",
+            "train examples",
+            "selected",
+            per_class_header,
+            "pool",
+            self.monitor,
+            "pseudo acc (round)",
+            "pseudo acc (all)",
+        ]
         lines = [header]
         for r in self.rows:
             mark = " *" if r.round == self.best_round else ""
             per_class = "/".join(str(n) for n in r.per_class) if r.per_class else "–"
             short = " (short)" if r.shortfalls else ""
-            lines.append([
-                f"{r.round}{mark}", str(r.epochs), f"{r.train_examples:,}",
-                f"{r.selected:,}" if r.round else "–", per_class + short, f"{r.pool:,}",
-                self._monitor_text(r.monitor), _percent(r.pseudo_accuracy), _percent(r.pseudo_accuracy_total),
-            ])
+            lines.append(
+                [
+                    f"{r.round}{mark}",
+                    str(r.epochs),
+                    f"{r.train_examples:,}",
+                    f"{r.selected:,}" if r.round else "–",
+                    per_class + short,
+                    f"{r.pool:,}",
+                    self._monitor_text(r.monitor),
+                    _percent(r.pseudo_accuracy),
+                    _percent(r.pseudo_accuracy_total),
+                ]
+            )
         return markdown_table(header, lines[1:])
 
     def summary(self):
@@ -114,8 +131,10 @@ class RoundHistory:
             writer.writerow(fields + ["best"])
             for r in self.rows:
                 values = dataclasses.asdict(r)
-                writer.writerow([json.dumps(values[k]) if isinstance(values[k], list) else values[k]
-                                 for k in fields] + [r.round == self.best_round])
+                writer.writerow(
+                    [json.dumps(values[k]) if isinstance(values[k], list) else values[k] for k in fields]
+                    + [r.round == self.best_round]
+                )
         self.plot(directory / f"{stem}.png")
 
     def plot(self, path):

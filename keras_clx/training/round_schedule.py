@@ -55,16 +55,18 @@ class RoundSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return ops.where(step < warmup, warm, decayed)
 
     def get_config(self):
-        return {"learning_rate": self.learning_rate, "warmup_ratio": self.warmup_ratio,
-                "round_steps": self.round_steps * self.accumulation_steps,
-                "accumulation_steps": self.accumulation_steps}
+        return {
+            "learning_rate": self.learning_rate,
+            "warmup_ratio": self.warmup_ratio,
+            "round_steps": self.round_steps * self.accumulation_steps,
+            "accumulation_steps": self.accumulation_steps,
+        }
 
 
 def round_optimizer(learning_rate, warmup_ratio=0.1, weight_decay=0.01, round_steps=1, **options):
     """AdamW on a `RoundSchedule`; returns `(optimizer, schedule)`. `options`: more AdamW
     arguments (`global_clipnorm`, `gradient_accumulation_steps`)."""
-    schedule = RoundSchedule(learning_rate, warmup_ratio, round_steps,
-                             options.get("gradient_accumulation_steps") or 1)
+    schedule = RoundSchedule(learning_rate, warmup_ratio, round_steps, options.get("gradient_accumulation_steps") or 1)
     from keras_clx.training.optimization import AdamW
 
     optimizer = AdamW(schedule, weight_decay=weight_decay, **options)

@@ -60,8 +60,11 @@ class RoundPlan:
         if epoch < self.initial_epochs:
             return 0, epoch == 0, epoch == self.initial_epochs - 1
         offset = epoch - self.initial_epochs
-        return 1 + offset // self.epochs_per_round, offset % self.epochs_per_round == 0, (
-            offset % self.epochs_per_round == self.epochs_per_round - 1)
+        return (
+            1 + offset // self.epochs_per_round,
+            offset % self.epochs_per_round == 0,
+            (offset % self.epochs_per_round == self.epochs_per_round - 1),
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,8 +123,20 @@ class SelfTrainingSettings:
 
     def signature(self, pool_size):
         """The settings a resumed run must share with the saved state."""
-        keys = ("k_per_class", "epochs_per_round", "initial_epochs", "max_rounds", "patience", "monitor", "mode",
-                "threshold", "reinitialize", "soft_labels", "per_group", "seed")
+        keys = (
+            "k_per_class",
+            "epochs_per_round",
+            "initial_epochs",
+            "max_rounds",
+            "patience",
+            "monitor",
+            "mode",
+            "threshold",
+            "reinitialize",
+            "soft_labels",
+            "per_group",
+            "seed",
+        )
         return {**{key: getattr(self, key) for key in keys}, "initial_pool": pool_size}
 
 
@@ -173,7 +188,8 @@ class RoundState:
     def improved(self, value):
         """Records `value` of the round that just ended; returns whether it is the best so far."""
         better = self.best_value is None or (
-            value > self.best_value if self.history.mode == "max" else value < self.best_value)
+            value > self.best_value if self.history.mode == "max" else value < self.best_value
+        )
         if better:
             self.best_value, self.best_round, self.wait = value, self.completed, 0
         else:
@@ -186,19 +202,36 @@ class RoundState:
 
     def to_dict(self):
         return {
-            "completed_round": self.completed, "best_round": self.best_round, "best_value": self.best_value,
-            "wait": self.wait, "stop_reason": self.stop_reason, "history": self.history.to_dict(),
+            "completed_round": self.completed,
+            "best_round": self.best_round,
+            "best_value": self.best_value,
+            "wait": self.wait,
+            "stop_reason": self.stop_reason,
+            "history": self.history.to_dict(),
             "pseudo_labels": self.pseudo_labels,
-            "pool": [{"id": e.id, "text": e.text, "language": e.language,
-                      **({"text_pair": e.text_pair} if e.text_pair is not None else {})} for e in self.pool],
+            "pool": [
+                {
+                    "id": e.id,
+                    "text": e.text,
+                    "language": e.language,
+                    **({"text_pair": e.text_pair} if e.text_pair is not None else {}),
+                }
+                for e in self.pool
+            ],
         }
 
     @classmethod
     def from_dict(cls, data):
-        return cls(RoundHistory.from_dict(data["history"]),
-                   [Example(p["text"], p["language"], p["id"], text_pair=p.get("text_pair")) for p in data["pool"]],
-                   data["pseudo_labels"], data["completed_round"], data["best_round"], data["best_value"],
-                   data["wait"], data["stop_reason"])
+        return cls(
+            RoundHistory.from_dict(data["history"]),
+            [Example(p["text"], p["language"], p["id"], text_pair=p.get("text_pair")) for p in data["pool"]],
+            data["pseudo_labels"],
+            data["completed_round"],
+            data["best_round"],
+            data["best_value"],
+            data["wait"],
+            data["stop_reason"],
+        )
 
 
 # === State on disk ===
@@ -250,8 +283,10 @@ class StateFiles:
             values = [data[f"v{i}"] for i in range(len(data.files))]
         shapes = [tuple(v.shape) for v in variables]
         if [tuple(v.shape) for v in values] != shapes:
-            raise ClxError(f"{self.path(name)}: saved variables do not match the model "
-                           f"({len(values)} arrays for {len(shapes)} variables)")
+            raise ClxError(
+                f"{self.path(name)}: saved variables do not match the model "
+                f"({len(values)} arrays for {len(shapes)} variables)"
+            )
         return values
 
     def write_state(self, state):
@@ -287,11 +322,15 @@ class StateFiles:
         saved = self.read_state()
         if saved is None:
             return None
-        changed = [f"{key} {saved['config'].get(key)!r} -> {value!r}"
-                   for key, value in config.items() if saved["config"].get(key) != value]
+        changed = [
+            f"{key} {saved['config'].get(key)!r} -> {value!r}"
+            for key, value in config.items()
+            if saved["config"].get(key) != value
+        ]
         if changed:
-            raise ClxError(f"{self.directory}: the self-training state was written with other settings "
-                           f"({'; '.join(changed)})")
+            raise ClxError(
+                f"{self.directory}: the self-training state was written with other settings ({'; '.join(changed)})"
+            )
         if saved["stop_reason"]:
             raise ClxError(f"{self.directory}: that self-training run already stopped ({saved['stop_reason']})")
         return RoundState.from_dict(saved), saved["last_weights"], saved["best_weights"]

@@ -85,8 +85,6 @@ def _assign(variables, values):
         variable.assign(value)
 
 
-
-
 # === Callback ===
 
 
@@ -121,8 +119,17 @@ class SelfTrainingCallback(keras.callbacks.Callback):
     `pseudo_labels`, `pool`, `best_round`, `stop_reason`.
     """
 
-    def __init__(self, unlabeled, settings, label_names=None, gold_labels=None, monitor_description="",
-                 schedule=None, directory=None, verbose=1):
+    def __init__(
+        self,
+        unlabeled,
+        settings,
+        label_names=None,
+        gold_labels=None,
+        monitor_description="",
+        schedule=None,
+        directory=None,
+        verbose=1,
+    ):
         super().__init__()
         self.settings = settings
         self.plan = settings.plan
@@ -226,8 +233,11 @@ class SelfTrainingCallback(keras.callbacks.Callback):
             _assign(self.model.variables, files.load_variables(last, self.model.variables))
             if best is not None:
                 self._snapshots["best"] = files.load_variables(best, self.model.variables)
-            log(f"self-training: resumed after round {self.state.completed} ({len(self.pseudo_labels)} "
-                 f"pseudo-labels, pool {len(self.pool)})", self.verbose)
+            log(
+                f"self-training: resumed after round {self.state.completed} ({len(self.pseudo_labels)} "
+                f"pseudo-labels, pool {len(self.pool)})",
+                self.verbose,
+            )
         elif not self.history.rows:
             self.history.rows.append(rounds.RoundRecord(round=0, pool=len(self.pool)))
 
@@ -261,8 +271,11 @@ class SelfTrainingCallback(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._snapshots.get("best") is not None and self.best_round != self.state.completed:
             _assign(self.model.variables, self._snapshots["best"])
-            log(f"self-training: restored the weights of round {self.best_round} "
-                 f"({self.settings.monitor} {self.best_value:.4f})", self.verbose)
+            log(
+                f"self-training: restored the weights of round {self.best_round} "
+                f"({self.settings.monitor} {self.best_value:.4f})",
+                self.verbose,
+            )
         if self.directory is not None:
             self.history.write(self.directory, label_names=self.label_names)
 
@@ -282,14 +295,19 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         row = self.history.row(round_)
         row.train_examples = len(self._data)
         row.epochs = epochs
-        log(f"self-training round {round_}: {epochs} epoch(s) on {len(self._data):,} examples "
-             f"({self._n_source:,} labelled + {len(self._data) - self._n_source:,} pseudo-labelled)", self.verbose)
+        log(
+            f"self-training round {round_}: {epochs} epoch(s) on {len(self._data):,} examples "
+            f"({self._n_source:,} labelled + {len(self._data) - self._n_source:,} pseudo-labelled)",
+            self.verbose,
+        )
 
     def _end_round(self, round_, logs):
         monitor = self.settings.monitor
         if monitor not in logs:
-            raise ValueError(f"monitor {monitor!r} is not in the epoch logs; available: {sorted(logs)} "
-                             "(pass validation_data to fit for 'val_*' keys)")
+            raise ValueError(
+                f"monitor {monitor!r} is not in the epoch logs; available: {sorted(logs)} "
+                "(pass validation_data to fit for 'val_*' keys)"
+            )
         value = float(logs[monitor])
         row = self.history.row(round_)
         row.monitor = value
@@ -297,8 +315,11 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         self.state.completed = round_
         if self.state.improved(value):
             self._snapshots["best"] = _values(self.model.variables)
-        log(f"self-training round {round_}: {monitor} {value:.4f} "
-             f"(best {self.best_value:.4f} in round {self.best_round})", self.verbose)
+        log(
+            f"self-training round {round_}: {monitor} {value:.4f} "
+            f"(best {self.best_value:.4f} in round {self.best_round})",
+            self.verbose,
+        )
         if self.state.wait >= self.settings.patience:
             self.state.stop(f"no improvement of {monitor} for {self.settings.patience} round(s)")
         elif round_ >= self.settings.max_rounds:
@@ -306,20 +327,30 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         elif not self.pool:
             self.state.stop("the unlabelled pool is empty")
         elif not self._select(round_ + 1):
-            self.state.stop("no pool example reaches the confidence threshold"
-                            if self.settings.threshold is not None else "nothing to select")
+            self.state.stop(
+                "no pool example reaches the confidence threshold"
+                if self.settings.threshold is not None
+                else "nothing to select"
+            )
         if self.stop_reason:
             log(f"self-training stops after round {round_}: {self.stop_reason}", self.verbose)
         if self.directory is not None:
-            rounds.StateFiles(self.directory).save(self.state, self.settings.signature(self._initial_pool_size),
-                                                   self.model.variables, self._snapshots.get("best"))
+            rounds.StateFiles(self.directory).save(
+                self.state,
+                self.settings.signature(self._initial_pool_size),
+                self.model.variables,
+                self._snapshots.get("best"),
+            )
 
     def predict_pool(self, examples=None):
         """Class probabilities of the pool (or of `examples`), predicted in batches."""
         examples = self.pool if examples is None else examples
         outputs = predict_texts(
-            self.model, [e.inputs for e in examples], self.settings.prediction_batch_size,
-            preprocessor=self._preprocessor, verbose=1 if self.verbose else 0,
+            self.model,
+            [e.inputs for e in examples],
+            self.settings.prediction_batch_size,
+            preprocessor=self._preprocessor,
+            verbose=1 if self.verbose else 0,
         )
         return softmax(outputs) if self.settings.from_logits else np.asarray(outputs, dtype="float64")
 
@@ -338,8 +369,14 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         items = []
         for index, label, confidence in zip(selection.indices, selection.labels, selection.confidences):
             example = self.pool[index]
-            item = {"id": example.id, "text": example.text, "language": example.language, "round": round_,
-                    "label": int(label), "confidence": float(confidence)}
+            item = {
+                "id": example.id,
+                "text": example.text,
+                "language": example.language,
+                "round": round_,
+                "label": int(label),
+                "confidence": float(confidence),
+            }
             if example.text_pair is not None:
                 item["text_pair"] = example.text_pair
             if self.settings.soft_labels:
@@ -366,14 +403,21 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         per_class = ", ".join(f"{names[c]} {n}" for c, n in enumerate(row.per_class) if n)
         per_class += f"{'; ' if per_class else ''}{empty} class(es) none" if empty else ""
         accuracy = "" if row.pseudo_accuracy is None else f", pseudo-label accuracy {100 * row.pseudo_accuracy:.1f}%"
-        log(f"self-training: selected {len(items)} for round {round_} ({per_class}); pool {len(self.pool):,}"
-             f"{accuracy}", self.verbose)
+        log(
+            f"self-training: selected {len(items)} for round {round_} ({per_class}); pool {len(self.pool):,}{accuracy}",
+            self.verbose,
+        )
         if selection.shortfalls:
-            short = [f"{names[cls]}{f' ({group})' if self.settings.per_group else ''} {available}"
-                     for group, cls, available in selection.shortfalls]
+            short = [
+                f"{names[cls]}{f' ({group})' if self.settings.per_group else ''} {available}"
+                for group, cls, available in selection.shortfalls
+            ]
             more = f", ... ({len(short) - 8} more in rounds.json)" if len(short) > 8 else ""
-            log(f"self-training: fewer than k_per_class={self.settings.k_per_class} candidates (all taken) for "
-                 f"{len(short)} class(es): {', '.join(short[:8])}{more}", self.verbose)
+            log(
+                f"self-training: fewer than k_per_class={self.settings.k_per_class} candidates (all taken) for "
+                f"{len(short)} class(es): {', '.join(short[:8])}{more}",
+                self.verbose,
+            )
 
     def _pseudo_accuracy(self, items):
         pairs = [(p["label"], self._gold_id(p["id"])) for p in items]

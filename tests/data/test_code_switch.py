@@ -31,8 +31,9 @@ def test_reads_hunalign_muse_and_tsv_orders(tmp_path):
     assert hunalign.translations("house") == ("Casa",)
     muse = read_dictionary(write(tmp_path / "en-es.txt", "the el\nthe la\n"), "es")
     assert muse.translations("the") == ("el", "la")
-    tsv = read_dictionary(write(tmp_path / "en-es.tsv", "# comment\n\nalarm clock\tdespertador\nwake\tponer en hora\n"),
-                          "es")
+    tsv = read_dictionary(
+        write(tmp_path / "en-es.tsv", "# comment\n\nalarm clock\tdespertador\nwake\tponer en hora\n"), "es"
+    )
     assert tsv.translations("wake") == ("poner en hora",)  # a multi-word translation
     assert "alarm clock" not in tsv.entries and tsv.skipped == 1  # a source side of two words never matches
     flipped = read_dictionary(write(tmp_path / "es-en.tsv", "casa\thouse\n"), "es", order="target-source")
@@ -58,8 +59,9 @@ def test_missing_muse_dictionary_names_the_path(tmp_path, monkeypatch):
 
 WORDS = ["set", "an", "alarm", "for", "eight", "am", "cheese", "pizza", "wine"]
 word = st.sampled_from(WORDS)
-translation = st.lists(st.sampled_from(["una", "alarma", "l'eau", "ดี", "x-y", "vino", ",", "8"]),
-                       min_size=1, max_size=3).map(" ".join)
+translation = st.lists(
+    st.sampled_from(["una", "alarma", "l'eau", "ดี", "x-y", "vino", ",", "8"]), min_size=1, max_size=3
+).map(" ".join)
 
 
 @settings(max_examples=150, deadline=None)
@@ -103,12 +105,20 @@ def test_example_spans_follow_a_multi_word_translation():
     example = Example("great cheese pizza!", "en", "1", spans=(Span(6, 18, "T"),))
     switched = switcher.switch_example(example)
     assert switched.text == "bon fromage de chèvre pizza!"
-    assert [switched.text[s.start:s.end] for s in switched.spans] == ["fromage de chèvre pizza"]
+    assert [switched.text[s.start : s.end] for s in switched.spans] == ["fromage de chèvre pizza"]
 
 
 def make_switcher(seed=0):
-    dictionary = Dictionary("es", {"set": ("poner", "fijar"), "alarm": ("alarma", "despertador"),
-                                   "for": ("para", "por"), "the": ("el", "la"), "morning": ("mañana", "madrugada")})
+    dictionary = Dictionary(
+        "es",
+        {
+            "set": ("poner", "fijar"),
+            "alarm": ("alarma", "despertador"),
+            "for": ("para", "por"),
+            "the": ("el", "la"),
+            "morning": ("mañana", "madrugada"),
+        },
+    )
     return CodeSwitcher({"es": dictionary}, rate=0.5, seed=seed)
 
 
@@ -118,8 +128,10 @@ TEXTS = ["set the alarm for the morning", "set an alarm for the morning please",
 def test_switching_is_seeded_and_differs_between_epochs():
     def epochs(seed):
         wrapper = SwitchingPreprocessor(None, make_switcher(seed), TEXTS)
-        return [wrapper.switch_batch(np.array([t.encode() for t in TEXTS + ["not a source text"]], dtype=object))
-                for _ in range(4)]
+        return [
+            wrapper.switch_batch(np.array([t.encode() for t in TEXTS + ["not a source text"]], dtype=object))
+            for _ in range(4)
+        ]
 
     first, again, other = epochs(0), epochs(0), epochs(1)
     assert all((a == b).all() for a, b in zip(first, again))  # reproducible from the seed
@@ -139,20 +151,28 @@ def test_challenge_sets_reproducible_from_their_seed(tmp_path):
     assert read_challenge_set(tmp_path / "en-es.jsonl") == first
 
 
-def test_demo_fit_with_code_switching_adversarial_self_training_and_challenge_rows(tiny_recipe, tmp_path,
-                                                                                  monkeypatch):
+def test_demo_fit_with_code_switching_adversarial_self_training_and_challenge_rows(tiny_recipe, tmp_path, monkeypatch):
     from keras_clx.data import code_switch
     from keras_clx.data.demo import make_demo_corpus
     from keras_clx.experiment import fit
 
     served = []
     original = code_switch.SwitchingPreprocessor.switch_batch
-    monkeypatch.setattr(code_switch.SwitchingPreprocessor, "switch_batch",
-                        lambda self, texts: served.append(len(texts)) or original(self, texts))
-    recipe = tiny_recipe("train.code_switch.enabled=true", "eval.code_switched.enabled=true",
-                         "eval.code_switched.rate=1.0", "train.perturbation=adversarial", "train.epsilon=0.1",
-                         "train.self_training.enabled=true", "train.self_training.max_rounds=1",
-                         "train.self_training.k_per_class=2")
+    monkeypatch.setattr(
+        code_switch.SwitchingPreprocessor,
+        "switch_batch",
+        lambda self, texts: served.append(len(texts)) or original(self, texts),
+    )
+    recipe = tiny_recipe(
+        "train.code_switch.enabled=true",
+        "eval.code_switched.enabled=true",
+        "eval.code_switched.rate=1.0",
+        "train.perturbation=adversarial",
+        "train.epsilon=0.1",
+        "train.self_training.enabled=true",
+        "train.self_training.max_rounds=1",
+        "train.self_training.k_per_class=2",
+    )
     corpus = make_demo_corpus(**recipe.data.options)
     dictionaries = {}
     for lang in corpus.targets:  # a tiny lexicon: source words of the first test sentences, aligned by position
@@ -167,8 +187,9 @@ def test_demo_fit_with_code_switching_adversarial_self_training_and_challenge_ro
     assert sum(served) >= 2 * 96  # self-training's dataset served switched batches for 2+ epochs
     challenge = [r for r in run.report.rows if r.role == "challenge"]
     assert [r.language for r in challenge] == [f"source>{lang}" for lang in corpus.targets]
-    assert all(0.0 <= r.metrics["accuracy"] <= 1.0 and r.examples == len(corpus.languages["source"].test)
-               for r in challenge)
+    assert all(
+        0.0 <= r.metrics["accuracy"] <= 1.0 and r.examples == len(corpus.languages["source"].test) for r in challenge
+    )
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert [r["language"] for r in report["languages"] if r["role"] == "challenge"] == [r.language for r in challenge]
     files = sorted(p.name for p in (tmp_path / "run" / "challenge").iterdir())
@@ -176,8 +197,9 @@ def test_demo_fit_with_code_switching_adversarial_self_training_and_challenge_ro
     switched = read_challenge_set(tmp_path / "run" / "challenge" / files[0])
     assert sum(a.text != b.text for a, b in zip(switched, corpus.languages["source"].test)) > 0
     vocabulary = set(run.model.preprocessor.tokenizer.get_vocabulary())
-    translations = {t for path in dictionaries.values() for ts in read_dictionary(path, "x").entries.values()
-                    for t in ts}
+    translations = {
+        t for path in dictionaries.values() for ts in read_dictionary(path, "x").entries.values() for t in ts
+    }
     assert translations & vocabulary  # the from-scratch vocabulary learned switched words
 
 
@@ -186,10 +208,14 @@ def test_token_batches_re_switch_each_epoch_with_tags_on_first_subwords():
     from keras_clx.data.iob import IOBLabels
     from keras_clx.models.backbones import build_backbone
 
-    examples = [Example("great cheese pizza and wine", "en", "1", spans=(Span(6, 18, "T"), Span(23, 27, "T"))),
-                Example("the wine was great", "en", "2", spans=(Span(4, 8, "T"),))]
-    switcher = CodeSwitcher({"fr": Dictionary("fr", {"cheese": ("fromage de chèvre",), "wine": ("vin", "vino"),
-                                                      "great": ("bon",)})}, rate=0.5)
+    examples = [
+        Example("great cheese pizza and wine", "en", "1", spans=(Span(6, 18, "T"), Span(23, 27, "T"))),
+        Example("the wine was great", "en", "2", spans=(Span(4, 8, "T"),)),
+    ]
+    switcher = CodeSwitcher(
+        {"fr": Dictionary("fr", {"cheese": ("fromage de chèvre",), "wine": ("vin", "vino"), "great": ("bon",)})},
+        rate=0.5,
+    )
     texts = [e.text for e in examples] + ["bon fromage de chèvre pizza vin vino"]
     _, preprocessor = build_backbone("bert_tiny", texts * 3, sequence_length=16, vocabulary_size=80)
     tags = IOBLabels(["T"])
@@ -197,11 +223,13 @@ def test_token_batches_re_switch_each_epoch_with_tags_on_first_subwords():
     epochs = [[(np.asarray(x["token_ids"]), np.asarray(y)) for x, y in ds] for _ in range(4)]
     assert all(len(e) == 1 and e[0][0].shape == (4, 16) for e in epochs)  # originals + switched copies
     assert len({e[0][0].tobytes() for e in epochs}) > 1  # another switch in another epoch
-    for ids, y in (pair for e in epochs for pair in e):
+    for _ids, y in (pair for e in epochs for pair in e):
         b, i = tags.ids["B-T"], tags.ids["I-T"]
         for row in range(4):  # two entities per row 1, one per row 2: B count is kept, I only follows
             labelled = [t for t in y[row] if t >= 0]
             assert labelled.count(b) in (1, 2) and (labelled[0] != i)
-    again = [(np.asarray(x["token_ids"]), np.asarray(y)) for x, y in
-             token_switch_dataset(examples, tags, preprocessor, 2, switcher, seed=0)]
+    again = [
+        (np.asarray(x["token_ids"]), np.asarray(y))
+        for x, y in token_switch_dataset(examples, tags, preprocessor, 2, switcher, seed=0)
+    ]
     assert (again[0][0] == epochs[0][0][0]).all()

@@ -35,16 +35,26 @@ def _table(tmp_path, **files):
 
 def test_table_dataset_target_label_missing_from_source_is_an_error(tmp_path):
     p = _table(tmp_path, en=[("good", "pos"), ("bad", "neg")], de=[("gut", "pos"), ("so so", "neutral")])
-    config = DataConfig(dataset="table", sources=["en"], targets=["de"], data_dir=str(tmp_path),
-                        options={"files": {"en": {"train": p["en"]}, "de": {"test": p["de"]}}})
+    config = DataConfig(
+        dataset="table",
+        sources=["en"],
+        targets=["de"],
+        data_dir=str(tmp_path),
+        options={"files": {"en": {"train": p["en"]}, "de": {"test": p["de"]}}},
+    )
     with pytest.raises(DataError, match=r"de/test.*label 'neutral'.*not in the source label set"):
         load_corpus(config)
 
 
 def test_table_dataset_empty_split_is_an_error(tmp_path):
     p = _table(tmp_path, en=[], de=[("gut", "pos")])
-    config = DataConfig(dataset="table", sources=["en"], targets=["de"], data_dir=str(tmp_path),
-                        options={"files": {"en": {"train": p["en"]}, "de": {"test": p["de"]}}})
+    config = DataConfig(
+        dataset="table",
+        sources=["en"],
+        targets=["de"],
+        data_dir=str(tmp_path),
+        options={"files": {"en": {"train": p["en"]}, "de": {"test": p["de"]}}},
+    )
     with pytest.raises(DataError, match="en.tsv: TSV file has a header row but no records"):
         load_corpus(config)
     config.options = {"files": {"en": {"dev": p["de"]}, "de": {"test": p["de"]}}}
@@ -59,8 +69,13 @@ def test_missing_file_names_the_path(tmp_path):
 
 
 def test_mtod_on_the_shared_files(shared_data):
-    config = DataConfig(dataset="mtod", sources=["en"], targets=["es", "th"], data_dir=str(shared_data),
-                        options={"source_train_split": "eval", "dev_fraction": 0.1})
+    config = DataConfig(
+        dataset="mtod",
+        sources=["en"],
+        targets=["es", "th"],
+        data_dir=str(shared_data),
+        options={"source_train_split": "eval", "dev_fraction": 0.1},
+    )
     corpus = load_corpus(config)
     assert len(corpus.train) + len(corpus.dev) == 4181
     assert len(corpus.dev) == 418

@@ -134,9 +134,7 @@ def test_align_multi_subword_words():
 
 
 def test_align_zero_subword_word_and_offset():
-    ids = align_tags_to_subwords(
-        ["B-TARGET", "I-TARGET", "O"], [1, 0, 1], LABELS.ids, 6, offset=2, ignore_index=-1
-    )
+    ids = align_tags_to_subwords(["B-TARGET", "I-TARGET", "O"], [1, 0, 1], LABELS.ids, 6, offset=2, ignore_index=-1)
     assert ids == [-1, -1, 1, 0, -1, -1]
     assert subword_predictions_to_words([9, 9, 1, 0, 9, 9], [1, 0, 1], offset=2) == [1, 0, 0]
 

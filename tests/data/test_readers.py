@@ -34,9 +34,7 @@ def test_mtod_reads_intents_spans_and_languages(tmp_path):
     path = write(
         tmp_path,
         "train-es.tsv",
-        mtod_row(
-            slots="19:41:datetime", text="Colocar una alarma para mañana a las 3 am ", tag="es_XX"
-        ),
+        mtod_row(slots="19:41:datetime", text="Colocar una alarma para mañana a las 3 am ", tag="es_XX"),
         mtod_row(intent="weather/find", text="¿Qué tiempo hace?", tag="es_XX"),
         mtod_row(slots="0:6:datetime,7:9:location", text="ตั้งนาฬิกา ไป", tag="th_TH"),
     )
@@ -126,7 +124,7 @@ def test_mldoc_unknown_file_name_needs_language(tmp_path):
 
 
 def test_mldoc_bytes_literal_texts_are_decoded(tmp_path):
-    literal = repr("München hält.".encode("utf-8"))
+    literal = repr("München hält.".encode())
     path = write(tmp_path, "german.train.1000", f"ECAT\t{literal}")
     assert read_mldoc(path)[0].text == "München hält."
 
@@ -156,7 +154,7 @@ def test_csv_with_quotes_multiline_fields_and_columns(tmp_path):
         '"good, really",pos,en,a',
         '"two',
         'lines",neg,de,b',
-        'plain,neu,fr,c',
+        "plain,neu,fr,c",
     )
     examples = read_table(path, text="sentence", label="polarity", language="lang")
     assert [(e.text, e.label, e.language) for e in examples] == [
@@ -290,10 +288,7 @@ def test_real_mtod_counts_languages_and_spans(shared_data, language, split):
 
 @pytest.mark.filterwarnings("ignore:.*clipped to")
 def test_real_mtod_intents_and_class_counts(shared_data):
-    labels = {
-        key: collections.Counter(e.label for e in read_mtod(mtod_path(shared_data, *key)))
-        for key in MTOD_COUNTS
-    }
+    labels = {key: collections.Counter(e.label for e in read_mtod(mtod_path(shared_data, *key))) for key in MTOD_COUNTS}
     assert set().union(*labels.values()) == MTOD_INTENTS
     thai = labels[("th", "train")] + labels[("th", "eval")] + labels[("th", "test")]
     assert thai["weather/checkSunrise"] == thai["weather/checkSunset"] == 0

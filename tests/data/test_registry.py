@@ -54,9 +54,7 @@ def leftovers(root):
 def test_registered_datasets():
     assert registry.list_datasets() == ["mldoc", "mtod", "panx", "pawsx", "semeval2016", "umsab", "xnli"]
     mtod = registry.get_dataset("mtod")
-    assert mtod.url == (
-        "https://download.pytorch.org/data/multilingual_task_oriented_dialog_slotfilling.zip"
-    )
+    assert mtod.url == ("https://download.pytorch.org/data/multilingual_task_oriented_dialog_slotfilling.zip")
     assert {"en/train-en.tsv", "es/eval-es.tsv", "th/test-th.tsv"} <= set(mtod.files)
     assert "Schuster" in mtod.citation and "Pontiki" in registry.get_dataset("semeval2016").citation
     assert registry.get_dataset("mldoc").archive is None

@@ -7,18 +7,14 @@ from keras_clx.data.records import Span
 from keras_clx.data.semeval import POLARITIES, language_from_filename, read_semeval
 from keras_clx.errors import DataError
 
-HEADER = (
-    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    '<Reviews>\n<Review rid="1">\n<sentences>\n'
-)
+HEADER = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Reviews>\n<Review rid="1">\n<sentences>\n'
 FOOTER = "</sentences>\n</Review>\n</Reviews>\n"
 
 
 def sentence(sid, text, *opinions, out_of_scope=False):
     attrs = f' id="{sid}"' + (' OutOfScope="TRUE"' if out_of_scope else "")
     body = "".join(
-        f'<Opinion target="{target}" category="FOOD#QUALITY" polarity="{polarity}" '
-        f'from="{start}" to="{end}"/>'
+        f'<Opinion target="{target}" category="FOOD#QUALITY" polarity="{polarity}" from="{start}" to="{end}"/>'
         for target, start, end, polarity in opinions
     )
     return f"<sentence{attrs}><text>{text}</text><Opinions>{body}</Opinions></sentence>\n"
@@ -37,9 +33,7 @@ def by_id(examples):
 def test_targets_null_duplicates_and_polarity_free_spans(tmp_path):
     path = write(
         tmp_path,
-        sentence(
-            "1:0", "The pizza was great.", ("pizza", 4, 9, "positive"), ("pizza", 4, 9, "negative")
-        ),
+        sentence("1:0", "The pizza was great.", ("pizza", 4, 9, "positive"), ("pizza", 4, 9, "negative")),
         sentence("1:1", "Nice place.", ("NULL", 0, 0, "positive")),
         sentence("1:2", "Lezzetliydi.", ("", 0, 0, "positive"), ("null", 0, 0, "positive")),
         sentence("1:3", "Nothing to say."),
@@ -326,8 +320,6 @@ def test_real_file_sentence_polarity(shared_data, language, split):
     path = _real_file(shared_data, language, split)
     examples, stats = read_semeval(path, task="sentence_polarity")
     assert len(examples) == POLARITY_EXAMPLES[(language, split)]
-    assert len(examples) == (
-        stats.sentences - stats.skipped_empty - stats.skipped_no_opinions - stats.skipped_mixed
-    )
+    assert len(examples) == (stats.sentences - stats.skipped_empty - stats.skipped_no_opinions - stats.skipped_mixed)
     assert {e.label for e in examples} <= set(POLARITIES)
     assert all(e.spans is None for e in examples)

@@ -19,7 +19,9 @@ def write(path, text):
 
 
 def test_xnli_xtreme_file_maps_contradictory(tmp_path):
-    path = write(tmp_path / "train-en.tsv", "A man sleeps.\tA man rests.\tentailment\nIt rains.\tIt is dry.\tcontradictory\n")
+    path = write(
+        tmp_path / "train-en.tsv", "A man sleeps.\tA man rests.\tentailment\nIt rains.\tIt is dry.\tcontradictory\n"
+    )
     a, b = read_xnli(path, "en")
     assert (a.text, a.text_pair, a.label, a.id) == ("A man sleeps.", "A man rests.", "entailment", "train-en:1")
     assert b.label == "contradiction" and b.inputs == ("It rains.", "It is dry.")
@@ -29,15 +31,23 @@ def test_xnli_official_file_keeps_one_language(tmp_path):
     header = "language\tgold_label\tsentence1_binary_parse\tsentence1\tsentence2\tpairID\n"
     rows = "de\tneutral\t(x)\tEr geht.\tEr läuft.\t1\nfr\tentailment\t(x)\tIl va.\tIl part.\t2\n"
     (example,) = read_xnli(write(tmp_path / "xnli.dev.tsv", header + rows), "fr")
-    assert (example.text, example.text_pair, example.label, example.id) == ("Il va.", "Il part.", "entailment", "xnli.dev:3")
+    assert (example.text, example.text_pair, example.label, example.id) == (
+        "Il va.",
+        "Il part.",
+        "entailment",
+        "xnli.dev:3",
+    )
 
 
-@pytest.mark.parametrize("content, message", [
-    ("a\tb\n", r"train-en.tsv:1: expected 3 tab-separated columns \(premise, hypothesis, label\), found 2"),
-    ("a\tb\tentailment\n\tb\tneutral\n", r"train-en.tsv:2: empty premise"),
-    ("a\tb\tmaybe\n", r"train-en.tsv:1: label 'maybe' is not one of"),
-    ("", r"train-en.tsv: empty file"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("a\tb\n", r"train-en.tsv:1: expected 3 tab-separated columns \(premise, hypothesis, label\), found 2"),
+        ("a\tb\tentailment\n\tb\tneutral\n", r"train-en.tsv:2: empty premise"),
+        ("a\tb\tmaybe\n", r"train-en.tsv:1: label 'maybe' is not one of"),
+        ("", r"train-en.tsv: empty file"),
+    ],
+)
 def test_xnli_malformed_lines(tmp_path, content, message):
     with pytest.raises(DataError, match=message):
         read_xnli(write(tmp_path / "train-en.tsv", content), "en")
@@ -45,7 +55,9 @@ def test_xnli_malformed_lines(tmp_path, content, message):
 
 def test_pawsx_with_and_without_header(tmp_path):
     xtreme = read_pawsx(write(tmp_path / "dev-de.tsv", "Eins .\tZwei .\t1\n"), "de")
-    official = read_pawsx(write(tmp_path / "o" / "dev-de.tsv", "id\tsentence1\tsentence2\tlabel\n7\tEins .\tZwei .\t1\n"), "de")
+    official = read_pawsx(
+        write(tmp_path / "o" / "dev-de.tsv", "id\tsentence1\tsentence2\tlabel\n7\tEins .\tZwei .\t1\n"), "de"
+    )
     assert [(e.text, e.text_pair, e.label) for e in xtreme] == [(e.text, e.text_pair, e.label) for e in official]
     with pytest.raises(DataError, match=r"dev-de.tsv:2: label '2' is not 0 or 1"):
         read_pawsx(write(tmp_path / "dev-de.tsv", "a\tb\t1\na\tb\t2\n"), "de")
@@ -80,7 +92,7 @@ def test_conll_iob_spans_prefix_and_docstart(tmp_path):
     first, second = read_conll(write(tmp_path / "train-en.tsv", CONLL), "en")
     assert first.words == ("John", "lives", "in", "New", "York", ".") and first.id == "train-en:3"
     assert first.text == "John lives in New York ."
-    assert [(first.text[s.start:s.end], s.label) for s in first.spans] == [("John", "PER"), ("New York", "LOC")]
+    assert [(first.text[s.start : s.end], s.label) for s in first.spans] == [("John", "PER"), ("New York", "LOC")]
     assert second.words == ("Acme", "Corp", "en:x")  # only one prefix is removed
     words, tags = spans_to_word_tags(second.text, second.spans, words=second.word_offsets())
     assert tags == ["B-ORG", "I-ORG", "O"]  # a leading I- starts an entity, as in seqeval
@@ -92,12 +104,15 @@ def test_conll_plain_tags_and_columns(tmp_path):
     assert (a.words, a.tags, b.tags) == (("The", "cat"), ("DET", "NOUN"), ("VERB",))
 
 
-@pytest.mark.parametrize("content, scheme, message", [
-    ("a\tB-PER\nb\tX-PER\n", "iob", r"f.tsv:2: tag 'X-PER' is not IOB2"),
-    ("a\tO\nb\n", "iob", r"f.tsv:2: expected a word and a tag, found one column"),
-    ("a\tO\n \tNOUN\n", "tags", r"f.tsv:2: empty word"),
-    ("\n\n", "tags", r"f.tsv: no sentences"),
-])
+@pytest.mark.parametrize(
+    "content, scheme, message",
+    [
+        ("a\tB-PER\nb\tX-PER\n", "iob", r"f.tsv:2: tag 'X-PER' is not IOB2"),
+        ("a\tO\nb\n", "iob", r"f.tsv:2: expected a word and a tag, found one column"),
+        ("a\tO\n \tNOUN\n", "tags", r"f.tsv:2: empty word"),
+        ("\n\n", "tags", r"f.tsv: no sentences"),
+    ],
+)
 def test_conll_malformed_lines(tmp_path, content, scheme, message):
     with pytest.raises(DataError, match=message):
         read_conll(write(tmp_path / "f.tsv", content), "en", scheme=scheme)
@@ -107,18 +122,34 @@ def test_panx_and_conll_loaders(tmp_path):
     for lang in ("en", "de"):
         for split in ("train", "dev", "test"):
             write(tmp_path / "panx" / f"{split}-{lang}.tsv", CONLL.replace("en:", f"{lang}:"))
-    corpus = load_corpus(DataConfig(dataset="panx", task="token", sources=["en"], targets=["de"],
-                                    data_dir=str(tmp_path)))
+    corpus = load_corpus(
+        DataConfig(dataset="panx", task="token", sources=["en"], targets=["de"], data_dir=str(tmp_path))
+    )
     assert corpus.labels.names == ["LOC", "ORG", "PER"]
     assert corpus.languages["de"].unlabeled[0].spans is not None  # unlabeled() drops it later
-    assert corpus.unlabeled()[0].spans is None and corpus.unlabeled()[0].words == ("John", "lives", "in", "New", "York", ".")
+    assert corpus.unlabeled()[0].spans is None and corpus.unlabeled()[0].words == (
+        "John",
+        "lives",
+        "in",
+        "New",
+        "York",
+        ".",
+    )
     with pytest.raises(ClxError, match="set data.task=token"):
         load_corpus(DataConfig(dataset="panx", sources=["en"], targets=["de"], data_dir=str(tmp_path)))
     write(tmp_path / "pos" / "en.txt", "The\tDET\ncat\tNOUN\n\nA\tDET\ndog\tNOUN\n")
     write(tmp_path / "pos" / "de.txt", "Die\tDET\nKatze\tNOUN\n")
     files = {"en": {"train": "pos/en.txt"}, "de": {"test": "pos/de.txt"}}
-    corpus = load_corpus(DataConfig(dataset="conll", task="tagging", sources=["en"], targets=["de"],
-                                    data_dir=str(tmp_path), options={"files": files}))
+    corpus = load_corpus(
+        DataConfig(
+            dataset="conll",
+            task="tagging",
+            sources=["en"],
+            targets=["de"],
+            data_dir=str(tmp_path),
+            options={"files": files},
+        )
+    )
     assert corpus.labels.names == ["DET", "NOUN"] and len(corpus.languages["en"].dev) == 1
 
 
@@ -126,8 +157,14 @@ def test_pawsx_loader_splits_dev_only_copy(tmp_path):
     rows = "".join(f"s{i} .\tt{i} .\t{i % 2}\n" for i in range(40))
     for lang in ("en", "de"):
         write(tmp_path / "pawsx" / f"dev-{lang}.tsv", rows)
-    config = DataConfig(dataset="pawsx", task="pair", sources=["en"], targets=["de"], data_dir=str(tmp_path),
-                        options={"train_fraction": 0.5, "dev_fraction": 0.1})
+    config = DataConfig(
+        dataset="pawsx",
+        task="pair",
+        sources=["en"],
+        targets=["de"],
+        data_dir=str(tmp_path),
+        options={"train_fraction": 0.5, "dev_fraction": 0.1},
+    )
     corpus = load_corpus(config)
     en, de = corpus.languages["en"], corpus.languages["de"]
     assert (len(en.train), len(en.dev), len(en.test), len(de.test), len(de.unlabeled)) == (18, 2, 20, 20, 20)
@@ -140,24 +177,44 @@ def test_pair_task_needs_a_second_text(tmp_path):
     write(tmp_path / "de.tsv", "text\tlabel\nb\tx\n")
     files = {"en": {"train": "en.tsv"}, "de": {"test": "de.tsv"}}
     with pytest.raises(DataError, match="has no second text"):
-        load_corpus(DataConfig(dataset="table", task="pair", sources=["en"], targets=["de"],
-                               data_dir=str(tmp_path), options={"files": files}))
+        load_corpus(
+            DataConfig(
+                dataset="table",
+                task="pair",
+                sources=["en"],
+                targets=["de"],
+                data_dir=str(tmp_path),
+                options={"files": files},
+            )
+        )
     write(tmp_path / "en.tsv", "text\thyp\tlabel\na\tc\tx\n")
     write(tmp_path / "de.tsv", "text\thyp\tlabel\nb\td\tx\n")
-    corpus = load_corpus(DataConfig(dataset="table", task="pair", sources=["en"], targets=["de"],
-                                    data_dir=str(tmp_path), options={"files": files, "text_pair": "hyp"}))
+    corpus = load_corpus(
+        DataConfig(
+            dataset="table",
+            task="pair",
+            sources=["en"],
+            targets=["de"],
+            data_dir=str(tmp_path),
+            options={"files": files, "text_pair": "hyp"},
+        )
+    )
     assert corpus.train[0].inputs == ("a", "c")
 
 
 def test_download_registered_xnli_and_pawsx(http_server, tmp_path):
     base, www = http_server
     header = "language\tgold_label\tsentence1\tsentence2\n"
-    make_zip(www / "xnli.zip", {f"XNLI-1.0/xnli.{s}.tsv": header + "de\tneutral\ta\tb\nen\tentailment\tc\td\n" for s in ("dev", "test")})
+    make_zip(
+        www / "xnli.zip",
+        {f"XNLI-1.0/xnli.{s}.tsv": header + "de\tneutral\ta\tb\nen\tentailment\tc\td\n" for s in ("dev", "test")},
+    )
     target = registry.download("xnli", data_dir=tmp_path, url=f"{base}/xnli.zip", progress=False)
     assert registry.missing_files("xnli", target) == []
     write(target / "train-en.tsv", "p\th\tcontradictory\np\th\tneutral\np\th\tentailment\n")
-    corpus = load_corpus(DataConfig(dataset="xnli", task="pair", sources=["en"], targets=["de"],
-                                    data_dir=str(tmp_path)))
+    corpus = load_corpus(
+        DataConfig(dataset="xnli", task="pair", sources=["en"], targets=["de"], data_dir=str(tmp_path))
+    )
     assert corpus.languages["de"].test[0].inputs == ("a", "b") and len(corpus.languages["en"].dev) == 1
 
     langs = ("de", "en", "es", "fr", "ja", "ko", "zh")
@@ -168,6 +225,7 @@ def test_download_registered_xnli_and_pawsx(http_server, tmp_path):
     make_tar(www / "pawsx.tar.gz", members)
     target = registry.download("pawsx", data_dir=tmp_path, url=f"{base}/pawsx.tar.gz", progress=False)
     assert registry.missing_files("pawsx", target) == [] and (target / "test-ko.tsv").is_file()
-    corpus = load_corpus(DataConfig(dataset="pawsx", task="pair", sources=["en"], targets=["ko"],
-                                    data_dir=str(tmp_path)))
+    corpus = load_corpus(
+        DataConfig(dataset="pawsx", task="pair", sources=["en"], targets=["ko"], data_dir=str(tmp_path))
+    )
     assert corpus.languages["en"].train[0].label == "1" and corpus.languages["ko"].unlabeled

@@ -5,8 +5,7 @@ import pytest
 from seqeval import metrics
 from seqeval.metrics.sequence_labeling import get_entities
 
-from keras_clx.evaluation.entity_f1 import entity_scores
-from keras_clx.evaluation.entity_f1 import extract_entities
+from keras_clx.evaluation.entity_f1 import entity_scores, extract_entities
 
 
 def test_extract_entities():
@@ -83,11 +82,7 @@ def test_matches_seqeval_on_random_sequences():
         # predictions: a noisy copy of the gold tags, or independent tags
         noise = rng.random()
         pred = [
-            [
-                rng.choice(["O", "B-A", "I-A", "B-B", "I-B"]) if rng.random() < noise else t
-                for t in seq
-            ]
-            for seq in true
+            [rng.choice(["O", "B-A", "I-A", "B-B", "I-B"]) if rng.random() < noise else t for t in seq] for seq in true
         ]
         scores = entity_scores(true, pred)
         with warnings.catch_warnings():

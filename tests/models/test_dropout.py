@@ -61,8 +61,7 @@ def test_seeded_fast_dropout_is_reproducible_and_new_every_call():
 
 
 def test_classifiers_switch_their_dropout_on_jax_and_torch():
-    backbone, preprocessor = build_backbone("bert_tiny", ["a b c", "d e f"], sequence_length=8,
-                                            vocabulary_size=40)
+    backbone, preprocessor = build_backbone("bert_tiny", ["a b c", "d e f"], sequence_length=8, vocabulary_size=40)
     model = SequenceClassifier(backbone, num_classes=2, preprocessor=preprocessor)
     dropouts = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
     assert dropouts
@@ -70,8 +69,9 @@ def test_classifiers_switch_their_dropout_on_jax_and_torch():
     assert len(fast) == (len(dropouts) if keras.backend.backend() in ("jax", "torch") else 0)
 
     x = preprocessor(["a b c d e f a b"] * 64)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x, training=False)),
-                               keras.ops.convert_to_numpy(model(x, training=False)))
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model(x, training=False)), keras.ops.convert_to_numpy(model(x, training=False))
+    )
     layer = dropouts[0]
     ones = keras.ops.ones((64, 128))
     out = keras.ops.convert_to_numpy(layer(ones, training=True))

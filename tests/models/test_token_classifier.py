@@ -2,14 +2,11 @@ import keras
 import numpy as np
 import pytest
 
-from keras_clx.data.iob import IGNORE_INDEX
-from keras_clx.data.iob import IOBLabels
-from keras_clx.data.records import Example
-from keras_clx.data.records import Span
+from keras_clx.data.iob import IGNORE_INDEX, IOBLabels
+from keras_clx.data.records import Example, Span
 from keras_clx.data.token_pipeline import encode_examples
 from keras_clx.models.backbones import build_backbone
-from keras_clx.models.token_classifier import TokenAccuracy
-from keras_clx.models.token_classifier import TokenClassifier
+from keras_clx.models.token_classifier import TokenAccuracy, TokenClassifier
 
 TAGS = IOBLabels(["TARGET"])
 X = IGNORE_INDEX
@@ -101,8 +98,6 @@ def test_keras_save_and_load_gives_identical_predictions(classifier, tmp_path):
     restored = keras.saving.load_model(tmp_path / "model.keras", compile=False)
     assert isinstance(restored, TokenClassifier)
     assert restored.num_classes == model.num_classes
-    np.testing.assert_allclose(
-        restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=0, atol=1e-6
-    )
+    np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=0, atol=1e-6)
     restored.compile()
     assert restored.loss.ignore_class == IGNORE_INDEX

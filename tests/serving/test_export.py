@@ -70,8 +70,16 @@ def probabilities_of(run, texts):
 def _train_and_export_sequence(directory):
     recipe = load_recipe("demo")
     recipe.data.options = dict(train_size=32, dev_size=8, test_size=8, unlabeled_size=8)
-    apply_overrides(recipe, [f"model.sequence_length={LENGTH}", "model.vocabulary_size=300", "train.epochs=1",
-                             "train.batch_size=16", "eval.batch_size=64"])
+    apply_overrides(
+        recipe,
+        [
+            f"model.sequence_length={LENGTH}",
+            "model.vocabulary_size=300",
+            "train.epochs=1",
+            "train.batch_size=16",
+            "eval.batch_size=64",
+        ],
+    )
     experiment.fit(recipe, out_dir=directory / "run", verbose=0)
     return export_run(directory / "run", directory / "served", name="demo", sample_size=16, verbose=0)
 
@@ -181,10 +189,16 @@ def _fake_run(tmp_path, monkeypatch, served_probabilities):
         path.mkdir()
         (path / "saved_model.pb").write_bytes(b"graph")
 
-    signature = {"inputs": {"text": ["string", [None]]},
-                 "outputs": {k: [d, [2 if x == "C" else x for x in s]] for k, (d, s) in SEQUENCE_OUTPUTS.items()}}
-    verified = {"signature": signature, "custom_ops": [], "modules": [], "outputs": {
-        "probabilities": served_probabilities, "label_id": [0], "label": ["a"]}}
+    signature = {
+        "inputs": {"text": ["string", [None]]},
+        "outputs": {k: [d, [2 if x == "C" else x for x in s]] for k, (d, s) in SEQUENCE_OUTPUTS.items()},
+    }
+    verified = {
+        "signature": signature,
+        "custom_ops": [],
+        "modules": [],
+        "outputs": {"probabilities": served_probabilities, "label_id": [0], "label": ["a"]},
+    }
     monkeypatch.setattr(export, "load_run_checked", lambda run_dir: None)
     monkeypatch.setattr(export, "reference_outputs", lambda run, texts: {"probabilities": [[0.75, 0.25]]})
     monkeypatch.setattr(export, "write_saved_model", write)
@@ -240,8 +254,9 @@ def test_cli_predict_from_savedmodel_matches_predict_from_run(exported, run, tmp
     texts = exported.texts[:4]
     (tmp_path / "in.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
     runner = CliRunner()
-    served = runner.invoke(main, ["--quiet", "predict", "--saved-model", str(exported.path.parent),
-                                  "--input", str(tmp_path / "in.txt")])
+    served = runner.invoke(
+        main, ["--quiet", "predict", "--saved-model", str(exported.path.parent), "--input", str(tmp_path / "in.txt")]
+    )
     assert served.exit_code == 0, served.output
     served_rows = [json.loads(line) for line in served.output.splitlines()]
     assert [r["text"] for r in served_rows] == texts
@@ -251,8 +266,20 @@ def test_cli_predict_from_savedmodel_matches_predict_from_run(exported, run, tmp
 
     neither = runner.invoke(main, ["predict", "--text", "x"])
     assert neither.exit_code == 2 and "--saved-model" in neither.output
-    again = runner.invoke(main, ["--quiet", "export", str(exported.path.parents[2] / "run"),
-                                 "--out", str(exported.path.parents[1]), "--name", "demo", "--version", "1"])
+    again = runner.invoke(
+        main,
+        [
+            "--quiet",
+            "export",
+            str(exported.path.parents[2] / "run"),
+            "--out",
+            str(exported.path.parents[1]),
+            "--name",
+            "demo",
+            "--version",
+            "1",
+        ],
+    )
     assert again.exit_code == 2 and "already exists" in again.output
     assert len(again.output.strip().splitlines()) == 1
 
@@ -326,7 +353,7 @@ def test_token_export_answers_words_tags_and_spans(token_exported):
     assert sum(len(row["spans"]) for row in served) > 0
     for row in served:
         for span in row["spans"]:
-            assert row["text"][span["start"]:span["end"]] == span["text"] and span["label"] == "TARGET"
+            assert row["text"][span["start"] : span["end"]] == span["text"] and span["label"] == "TARGET"
     # Words past the sequence length are tagged O; every text keeps all its words.
     assert served[-1]["words"] == ["pizza", "pasta"] * LENGTH and set(served[-1]["tags"][LENGTH:]) == {"O"}
     assert served[-2] == {"text": "", "words": [], "tags": [], "spans": []}

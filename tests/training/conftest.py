@@ -16,16 +16,23 @@ def make_classifier(seed=0, dropout=0.0, weights="random"):
 
     keras.utils.set_random_seed(seed)
     backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=VOCAB, num_layers=1, num_heads=2, hidden_dim=HIDDEN,
-        intermediate_dim=32, max_sequence_length=LENGTH, dropout=dropout,
+        vocabulary_size=VOCAB,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=HIDDEN,
+        intermediate_dim=32,
+        max_sequence_length=LENGTH,
+        dropout=dropout,
     )
     model = SequenceClassifier(backbone, CLASSES, dropout=dropout)
     if weights == "numpy":
         rng = np.random.default_rng(seed)
-        model.set_weights([
-            (1.0 if "gamma" in v.path else 0.0) + rng.normal(0.0, 0.3, v.shape).astype("float32")
-            for v in model.weights
-        ])
+        model.set_weights(
+            [
+                (1.0 if "gamma" in v.path else 0.0) + rng.normal(0.0, 0.3, v.shape).astype("float32")
+                for v in model.weights
+            ]
+        )
     return model
 
 

@@ -43,7 +43,9 @@ def compute():
         "g": embedding_gradient(model, x, y),
         "r_example": perturbation(model, x, y, TransferConfig("adversarial", 1.0, epsilon_mode="absolute")),
         "r_batch": perturbation(model, x, y, TransferConfig("adversarial", 1.0, norm="batch", epsilon_mode="absolute")),
-        "r_3_steps": perturbation(model, x, y, TransferConfig("adversarial", 1.0, perturbation_steps=3, epsilon_mode="absolute")),
+        "r_3_steps": perturbation(
+            model, x, y, TransferConfig("adversarial", 1.0, perturbation_steps=3, epsilon_mode="absolute")
+        ),
     }
     results = {k: ops.convert_to_numpy(v) for k, v in results.items()}
     results["weights_checksum"] = np.float64(sum(np.abs(w).sum() for w in model.get_weights()))
@@ -64,8 +66,7 @@ def main():
         out.unlink()
     np.savez_compressed(REFERENCE, **arrays)
     worst = max(
-        float(np.abs(arrays[f"{a}/r_example"] - arrays[f"{b}/r_example"]).max())
-        for a in BACKENDS for b in BACKENDS
+        float(np.abs(arrays[f"{a}/r_example"] - arrays[f"{b}/r_example"]).max()) for a in BACKENDS for b in BACKENDS
     )
     print(f"wrote {REFERENCE} (largest difference of r between backends: {worst:.2e})")
 

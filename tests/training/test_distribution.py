@@ -23,7 +23,11 @@ def test_data_parallel_matches_single_device_for_every_step():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
     result = subprocess.run(
         [sys.executable, str(REPO / "tools" / "data_parallel_check.py"), "--devices", "2"],
-        capture_output=True, text=True, env=env, timeout=600, cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=REPO,
     )
     if BACKEND == "torch":  # Keras 3.15 has no torch data parallelism
         assert result.returncode != 0
@@ -40,9 +44,23 @@ def test_data_parallel_matches_single_device_for_every_step():
 
 def test_torch_refuses_with_one_line_and_exit_code_2(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "keras_clx.cli", "--backend", "torch", "fit", "demo",
-         "--set", "train.distribution=data_parallel", "--out", str(tmp_path / "run")],
-        capture_output=True, text=True, timeout=300, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "keras_clx.cli",
+            "--backend",
+            "torch",
+            "fit",
+            "demo",
+            "--set",
+            "train.distribution=data_parallel",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
     )
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "torch" in result.stderr

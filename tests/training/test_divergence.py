@@ -46,8 +46,15 @@ def test_fit_stops_at_the_first_non_finite_loss():
     seen = []
     counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(batch))
     with pytest.raises(DivergenceError, match="at epoch 1, step 3 of 6"):
-        model.fit(x, np.zeros((12, 1)), batch_size=2, epochs=2, shuffle=False, verbose=0,
-                  callbacks=[DivergenceGuard(), counter])
+        model.fit(
+            x,
+            np.zeros((12, 1)),
+            batch_size=2,
+            epochs=2,
+            shuffle=False,
+            verbose=0,
+            callbacks=[DivergenceGuard(), counter],
+        )
     assert len(seen) < 12  # stopped within the first epoch
 
 
@@ -59,13 +66,30 @@ def test_cli_exits_3_with_one_line_and_no_report(tmp_path):
     from keras_clx.cli import main
 
     out = tmp_path / "run"
-    result = CliRunner().invoke(main, [
-        "--quiet", "fit", str(REPO_ROOT / "recipes" / "demo.py"),
-        "--set", "data.options={'train_size': 32, 'dev_size': 8, 'test_size': 8, 'unlabeled_size': 8}",
-        "--set", "model.sequence_length=8", "--set", "model.vocabulary_size=100", "--set", "train.epochs=2",
-        "--set", "train.batch_size=8", "--set", "train.learning_rate=1e30", "--set", "train.warmup_ratio=0",
-        "--out", str(out),
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "--quiet",
+            "fit",
+            str(REPO_ROOT / "recipes" / "demo.py"),
+            "--set",
+            "data.options={'train_size': 32, 'dev_size': 8, 'test_size': 8, 'unlabeled_size': 8}",
+            "--set",
+            "model.sequence_length=8",
+            "--set",
+            "model.vocabulary_size=100",
+            "--set",
+            "train.epochs=2",
+            "--set",
+            "train.batch_size=8",
+            "--set",
+            "train.learning_rate=1e30",
+            "--set",
+            "train.warmup_ratio=0",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 3, result.output
     assert not isinstance(result.exception, Exception)  # a clean exit, no traceback
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]

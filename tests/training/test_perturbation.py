@@ -12,6 +12,7 @@ from keras_clx.training.steps import TransferConfig, embedding_gradient, perturb
 
 ABSOLUTE = {"epsilon_mode": "absolute"}  # ‖r‖₂ = ε, as the paper
 
+
 def losses_at(model, x, y, r=None):
     """Per-example losses at the embeddings of `x` shifted by `r` (inference mode)."""
     x = keras.tree.map_structure(ops.convert_to_tensor, x)
@@ -224,8 +225,14 @@ def test_relative_epsilon_scales_with_the_embeddings(classifier, batch, kind, no
         table.assign(ops.convert_to_numpy(table) * scale)
         e = ops.convert_to_numpy(model.embed(keras.tree.map_structure(ops.convert_to_tensor, x)))
         for mode, epsilon in (("relative", 0.2), ("absolute", 0.5)):
-            config = TransferConfig(perturbation_type, epsilon, epsilon_mode=mode, norm=norm,
-                                    perturbation_steps=k, perturb_special_tokens=True)
+            config = TransferConfig(
+                perturbation_type,
+                epsilon,
+                epsilon_mode=mode,
+                norm=norm,
+                perturbation_steps=k,
+                perturb_special_tokens=True,
+            )
             r = ops.convert_to_numpy(perturbation(model, x, y, config, seed=3))
             assert np.all(r[~mask] == 0)
             if norm == "example":

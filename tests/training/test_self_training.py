@@ -32,14 +32,16 @@ BUCKETS = 128
 
 
 def test_selection_takes_the_most_confident_per_predicted_class():
-    p = np.array([
-        [0.90, 0.10, 0.00],  # 0: class 0, 0.90
-        [0.60, 0.40, 0.00],  # 1: class 0, 0.60
-        [0.20, 0.80, 0.00],  # 2: class 1, 0.80
-        [0.95, 0.05, 0.00],  # 3: class 0, 0.95
-        [0.10, 0.20, 0.70],  # 4: class 2, 0.70
-        [0.30, 0.70, 0.00],  # 5: class 1, 0.70
-    ])
+    p = np.array(
+        [
+            [0.90, 0.10, 0.00],  # 0: class 0, 0.90
+            [0.60, 0.40, 0.00],  # 1: class 0, 0.60
+            [0.20, 0.80, 0.00],  # 2: class 1, 0.80
+            [0.95, 0.05, 0.00],  # 3: class 0, 0.95
+            [0.10, 0.20, 0.70],  # 4: class 2, 0.70
+            [0.30, 0.70, 0.00],  # 5: class 1, 0.70
+        ]
+    )
     s = select_pseudo_labels(p, k_per_class=2)
     assert s.indices.tolist() == [3, 0, 2, 5, 4]  # per class, most confident first
     assert s.labels.tolist() == [0, 0, 1, 1, 2]
@@ -49,13 +51,15 @@ def test_selection_takes_the_most_confident_per_predicted_class():
 
 
 def test_selection_breaks_ties_by_pool_position_and_lowest_class():
-    p = np.array([
-        [0.5, 0.5],  # equal maxima: predicted class 0 (argmax)
-        [0.7, 0.3],
-        [0.7, 0.3],  # same confidence as row 1: the earlier row wins
-        [0.7, 0.3],
-        [0.2, 0.8],
-    ])
+    p = np.array(
+        [
+            [0.5, 0.5],  # equal maxima: predicted class 0 (argmax)
+            [0.7, 0.3],
+            [0.7, 0.3],  # same confidence as row 1: the earlier row wins
+            [0.7, 0.3],
+            [0.2, 0.8],
+        ]
+    )
     s = select_pseudo_labels(p, k_per_class=2)
     assert s.indices.tolist() == [1, 2, 4]
     s = select_pseudo_labels(p[::-1], k_per_class=2)  # reversed pool: rows 0 and 1 are now the earlier ties
@@ -129,7 +133,7 @@ def test_round_schedule_is_read_live_by_the_compiled_step():
         for variable, value in zip(optimizer.variables, state):
             variable.assign(value)
         schedule.set_round_steps(round_steps)
-        model.fit(x[:16 * steps], y[:16 * steps], batch_size=16, verbose=0, shuffle=False)
+        model.fit(x[: 16 * steps], y[: 16 * steps], batch_size=16, verbose=0, shuffle=False)
         return model.get_weights()
 
     for a, b in zip(train(2, 1), train(4, 1)):
@@ -166,18 +170,21 @@ class ExampleCount(keras.metrics.Metric):
 def corpus():
     # Sizes keep every batch full (JAX compiles once per batch shape): 64 source examples,
     # 2 languages x 40 unlabelled, Kt=2 x 4 classes x 2 languages = 16 pseudo-labels a round.
-    return make_demo_corpus(train_size=64, dev_size=16, test_size=4, unlabeled_size=40,
-                            targets={"near": 0.7, "mid": 0.5})
+    return make_demo_corpus(
+        train_size=64, dev_size=16, test_size=4, unlabeled_size=40, targets={"near": 0.7, "mid": 0.5}
+    )
 
 
 def tiny_model(num_classes=4, loss=None, metrics=None):
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((BUCKETS,)),
-        keras.layers.Dense(16, activation="relu"),
-        keras.layers.Dropout(0.2),
-        keras.layers.Dense(num_classes),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((BUCKETS,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(num_classes),
+        ]
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(0.02),
         loss=loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -196,19 +203,36 @@ CALLBACK_ARGS = ("label_names", "gold_labels", "monitor_description", "schedule"
 
 
 def make_callback(corpus, **kwargs):
-    options = dict(k_per_class=2, epochs_per_round=1, max_rounds=3, patience=5, label_names=corpus.labels.names,
-                   prediction_batch_size=16, verbose=0, gold_labels={e.id: "sports" for e in corpus.unlabeled()})
+    options = dict(
+        k_per_class=2,
+        epochs_per_round=1,
+        max_rounds=3,
+        patience=5,
+        label_names=corpus.labels.names,
+        prediction_batch_size=16,
+        verbose=0,
+        gold_labels={e.id: "sports" for e in corpus.unlabeled()},
+    )
     options.update(kwargs)
     settings = SelfTrainingSettings(**{k: v for k, v in options.items() if k not in CALLBACK_ARGS})
-    return SelfTrainingCallback(corpus.unlabeled(), settings, **{k: v for k, v in options.items() if k in CALLBACK_ARGS})
+    return SelfTrainingCallback(
+        corpus.unlabeled(), settings, **{k: v for k, v in options.items() if k in CALLBACK_ARGS}
+    )
 
 
 def fit(model, callback, corpus, extra=(), batch_size=16, initial_epoch=0, source=None):
     source = corpus.train if source is None else source
-    train = callback.training_data([e.text for e in source], corpus.labels.encode(source),
-                                   batch_size, preprocessor=featurize)
-    return model.fit(train, validation_data=dev_dataset(corpus), epochs=callback.epochs,
-                     initial_epoch=initial_epoch, callbacks=[callback, *extra], verbose=0)
+    train = callback.training_data(
+        [e.text for e in source], corpus.labels.encode(source), batch_size, preprocessor=featurize
+    )
+    return model.fit(
+        train,
+        validation_data=dev_dataset(corpus),
+        epochs=callback.epochs,
+        initial_epoch=initial_epoch,
+        callbacks=[callback, *extra],
+        verbose=0,
+    )
 
 
 class Probe(keras.callbacks.Callback):
@@ -254,7 +278,7 @@ def test_epochs_grow_by_the_selection_and_the_pool_shrinks(corpus):
     assert all(r.selected > 0 for r in rows[1:])
     for epoch, examples in enumerate(history.history["examples"]):
         round_ = callback.plan.round_of(epoch)[0]
-        expected = n_source + sum(r.selected for r in rows[1:round_ + 1])
+        expected = n_source + sum(r.selected for r in rows[1 : round_ + 1])
         assert expected == rows[round_].train_examples == probe.begin[epoch][0]
         assert examples == full_batches(expected)
     assert rows[0].pool == pool
@@ -266,8 +290,13 @@ def test_epochs_grow_by_the_selection_and_the_pool_shrinks(corpus):
     assert not set(pseudo_ids) & {e.id for e in callback.pool}
     # Each round restarts the optimizer: its step counter counts this round's steps only.
     steps = [examples // 16 for examples in history.history["examples"]]
-    assert [probe.iterations[e] for e in range(5)] == [steps[0], steps[1], steps[1] + steps[2],
-                                                     steps[3], steps[3] + steps[4]]
+    assert [probe.iterations[e] for e in range(5)] == [
+        steps[0],
+        steps[1],
+        steps[1] + steps[2],
+        steps[3],
+        steps[3] + steps[4],
+    ]
     # Gold labels (all "sports" here) only feed the reported pseudo-label accuracy.
     sports = corpus.labels.index("sports")
     expected = np.mean([p["label"] == sports for p in callback.pseudo_labels if p["round"] == 1])
@@ -290,19 +319,20 @@ def test_early_stopping_restores_exactly_the_best_rounds_weights(corpus, tmp_pat
     callback = make_callback(corpus, monitor="score", patience=2, max_rounds=4, directory=tmp_path)
     probe = Probe(callback)
     scores = [0.2, 0.6, 0.5, 0.55, 0.9]
-    train = callback.training_data([e.text for e in corpus.train], corpus.labels.encode(corpus.train), 16,
-                                   preprocessor=featurize)
-    history = model.fit(train, epochs=callback.epochs, verbose=0,
-                        callbacks=[ScriptedScore(scores), callback, probe])
+    train = callback.training_data(
+        [e.text for e in corpus.train], corpus.labels.encode(corpus.train), 16, preprocessor=featurize
+    )
+    history = model.fit(train, epochs=callback.epochs, verbose=0, callbacks=[ScriptedScore(scores), callback, probe])
     assert len(history.epoch) == 4  # rounds 0-3: rounds 2 and 3 did not beat round 1
     assert callback.best_round == 1 and "no improvement" in callback.stop_reason
     assert callback.history.rows[-1].round == 3 and [r.monitor for r in callback.history.rows] == scores[:4]
-    for got, best, last in zip(model.get_weights(), probe.weights[1], probe.weights[3]):
+    for got, best, _last in zip(model.get_weights(), probe.weights[1], probe.weights[3]):
         np.testing.assert_array_equal(got, best)
     assert any(not np.array_equal(b, last) for b, last in zip(probe.weights[1], probe.weights[3]))
     # The table, the plot and the state are in the directory; a stopped run cannot be resumed.
     assert {"rounds.md", "rounds.csv", "rounds.json", "rounds.png", "state.json"} <= {
-        p.name for p in tmp_path.iterdir()}
+        p.name for p in tmp_path.iterdir()
+    }
     assert "| 1 *" in (tmp_path / "rounds.md").read_text()
     with pytest.raises(ClxError, match="already stopped"):
         make_callback(corpus, monitor="score", patience=2, max_rounds=4, directory=tmp_path).restore()
@@ -373,8 +403,9 @@ class RoundStart(keras.callbacks.Callback):
 def test_reinitialize_starts_every_round_from_the_initial_weights(corpus, tmp_path):
     model = tiny_model()
     initial = model.get_weights()
-    callback = make_callback(corpus, reinitialize=True, max_rounds=2, epochs_per_round=2, initial_epochs=1,
-                             directory=tmp_path)
+    callback = make_callback(
+        corpus, reinitialize=True, max_rounds=2, epochs_per_round=2, initial_epochs=1, directory=tmp_path
+    )
     starts = RoundStart()
     fit(model, callback, corpus, extra=[starts])
     for epoch in (0, 1, 3):  # the first epoch of rounds 0, 1, 2
@@ -421,8 +452,11 @@ class Shifted(keras.Sequential):
 def test_composes_with_a_custom_train_step(corpus):
     keras.utils.set_random_seed(0)
     model = Shifted([keras.Input((BUCKETS,)), keras.layers.Dense(len(corpus.labels))])
-    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"), ExampleCount()])
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"), ExampleCount()],
+    )
     callback = make_callback(corpus, max_rounds=1)
     history = fit(model, callback, corpus)
     assert Shifted.calls > 0
@@ -444,15 +478,23 @@ def test_composes_with_adversarial_training(corpus):
     texts = [e.text for e in corpus.train] + [e.text for e in corpus.unlabeled()]
     _, preprocessor = build_backbone("bert_tiny", texts, sequence_length=16, vocabulary_size=300)
     backbone = keras_hub.models.BertBackbone(  # one layer: the adversarial step compiles faster
-        vocabulary_size=preprocessor.tokenizer.vocabulary_size(), num_layers=1, num_heads=2, hidden_dim=16,
-        intermediate_dim=32, max_sequence_length=16)
+        vocabulary_size=preprocessor.tokenizer.vocabulary_size(),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=16,
+    )
     model = SequenceClassifier(backbone, num_classes=len(corpus.labels), preprocessor=preprocessor)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"), ExampleCount()],
-                  transfer=steps.TransferConfig(perturbation="adversarial", epsilon=1.0))
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"), ExampleCount()],
+        transfer=steps.TransferConfig(perturbation="adversarial", epsilon=1.0),
+    )
     callback = make_callback(corpus, max_rounds=1, monitor="accuracy")  # no validation: one compile less
-    train = callback.training_data([e.text for e in corpus.train], corpus.labels.encode(corpus.train), 16,
-                                   preprocessor=preprocessor)
+    train = callback.training_data(
+        [e.text for e in corpus.train], corpus.labels.encode(corpus.train), 16, preprocessor=preprocessor
+    )
     history = model.fit(train, epochs=callback.epochs, callbacks=[callback], verbose=0)
     assert "adv_loss" in history.history and np.all(np.isfinite(history.history["adv_loss"]))
     n = [len(corpus.train), len(corpus.train) + callback.history.rows[1].selected]
@@ -516,11 +558,20 @@ def test_fit_resumes_an_interrupted_self_training_run_from_the_cli(tmp_path):
     from keras_clx.recipes import bundled_recipes_dir, load_recipe
 
     overrides = [
-        "data.options.train_size=64", "data.options.dev_size=16", "data.options.test_size=16",
-        "data.options.unlabeled_size=32", "data.targets=near,mid", "model.sequence_length=16",
-        "model.vocabulary_size=300", "train.epochs=1", "train.batch_size=16", "eval.batch_size=16",
-        "train.self_training.enabled=true", "train.self_training.k_per_class=2",
-        "train.self_training.max_rounds=2", "train.self_training.patience=5",
+        "data.options.train_size=64",
+        "data.options.dev_size=16",
+        "data.options.test_size=16",
+        "data.options.unlabeled_size=32",
+        "data.targets=near,mid",
+        "model.sequence_length=16",
+        "model.vocabulary_size=300",
+        "train.epochs=1",
+        "train.batch_size=16",
+        "eval.batch_size=16",
+        "train.self_training.enabled=true",
+        "train.self_training.k_per_class=2",
+        "train.self_training.max_rounds=2",
+        "train.self_training.patience=5",
     ]
     recipe_path = str(bundled_recipes_dir() / "demo.py")
     out = tmp_path / "run"
@@ -548,8 +599,12 @@ def test_sentencepiece_backbone_trains_through_rounds(tiny_recipe, tmp_path):
     """Re-seeding at each round must not destroy the SentencePiece tokenizer's TF resource."""
     from keras_clx import experiment
 
-    recipe = tiny_recipe("model.backbone=xlmr_tiny", "train.self_training.enabled=true",
-                         "train.self_training.max_rounds=1", "train.self_training.k_per_class=2")
+    recipe = tiny_recipe(
+        "model.backbone=xlmr_tiny",
+        "train.self_training.enabled=true",
+        "train.self_training.max_rounds=1",
+        "train.self_training.k_per_class=2",
+    )
     run = experiment.fit(recipe, out_dir=tmp_path / "run", verbose=0)
     assert [row.round for row in run.rounds.rows] == [0, 1]
     assert run.report.target_average()["accuracy"] >= 0

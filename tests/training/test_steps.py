@@ -9,7 +9,6 @@ from keras_clx.errors import ClxError
 from keras_clx.training import weighting
 from keras_clx.training.steps import TransferConfig
 
-
 # One-off steps run faster uncompiled on JAX; `test_jit_compile` and the fit tests compile.
 EAGER = {"jit_compile": False}
 
@@ -59,17 +58,21 @@ def test_weighted_step_gradient_is_the_weighted_sum_of_example_gradients(classif
         per_example.append([len(y) * (a - b) for a, b in zip(vanilla.get_weights(), before)])
     expected = [b + sum(w[i] * per_example[i][k] for i in range(len(y))) for k, b in enumerate(before)]
     # ε = 0 with clean_weight = 0: the adversarial step composes with the weights unchanged.
-    config = TransferConfig(perturbation, epsilon=0.0, clean_weight=0.0 if perturbation != "none" else 1.0,
-                            weighting="cosine")
+    config = TransferConfig(
+        perturbation, epsilon=0.0, clean_weight=0.0 if perturbation != "none" else 1.0, weighting="cosine"
+    )
     got = updated_weights(model, config, {"source": x, "target": target}, y)
     assert_same_weights(expected, got)
 
 
-@pytest.mark.parametrize("perturbation,weighting,passes", [
-    ("adversarial", "none", 2),  # clean forward (+ backward), perturbed forward (+ backward)
-    ("none", "cosine", 2),  # target forward (no backward), clean forward (+ backward)
-    ("adversarial", "cosine", 3),
-])
+@pytest.mark.parametrize(
+    "perturbation,weighting,passes",
+    [
+        ("adversarial", "none", 2),  # clean forward (+ backward), perturbed forward (+ backward)
+        ("none", "cosine", 2),  # target forward (no backward), clean forward (+ backward)
+        ("adversarial", "cosine", 3),
+    ],
+)
 def test_encoder_passes_per_step(classifier, batch, perturbation, weighting, passes):
     x, y = batch()
     model = classifier()
@@ -102,10 +105,20 @@ def test_fit_reports_clean_and_adversarial_losses(classifier, batch):
     model = classifier(dropout=0.1)
     config = TransferConfig("adversarial", epsilon=0.5, weighting="cosine")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), transfer=config)
-    history = model.fit({"source": x, "target": target}, y, batch_size=8, epochs=1, verbose=0,
-                        validation_data=(x, y)).history
-    assert set(history) == {"loss", "accuracy", "clean_loss", "adv_loss", "weight_ess", "perturbation_norm",
-                            "perturbation_ratio", "val_loss", "val_accuracy"}
+    history = model.fit(
+        {"source": x, "target": target}, y, batch_size=8, epochs=1, verbose=0, validation_data=(x, y)
+    ).history
+    assert set(history) == {
+        "loss",
+        "accuracy",
+        "clean_loss",
+        "adv_loss",
+        "weight_ess",
+        "perturbation_norm",
+        "perturbation_ratio",
+        "val_loss",
+        "val_accuracy",
+    }
     assert history["loss"][0] == pytest.approx(history["clean_loss"][0] + history["adv_loss"][0], rel=1e-5)
     assert 0.5 < history["weight_ess"][0] <= 1.0
     # Compiled again without a transfer config: Keras's own step and metrics.
@@ -119,8 +132,9 @@ def test_other_perturbations_train(classifier, batch, perturbation, k):
     x, y = batch(seed=4)
     target, _ = batch(seed=5)
     model = classifier()
-    model.compile(optimizer=keras.optimizers.SGD(0.1), transfer=TransferConfig(perturbation, 0.5, perturbation_steps=k),
-                  **EAGER)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1), transfer=TransferConfig(perturbation, 0.5, perturbation_steps=k), **EAGER
+    )
     data = {"source": x, "target": target} if perturbation == "virtual" else x
     history = model.fit(data, y, batch_size=8, epochs=1, verbose=0).history
     assert np.isfinite(history["adv_loss"][0]) and history["adv_loss"][0] >= 0
@@ -134,8 +148,9 @@ def test_jit_compile(classifier, batch):
     x, y = batch()
     eager, compiled = classifier(weights="numpy"), classifier(weights="numpy")
     for model, jit_compile in ((eager, False), (compiled, True)):
-        model.compile(optimizer=keras.optimizers.SGD(0.5), transfer=TransferConfig("adversarial", 0.5),
-                      jit_compile=jit_compile)
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.5), transfer=TransferConfig("adversarial", 0.5), jit_compile=jit_compile
+        )
         history = model.fit(x, y, batch_size=8, epochs=2, verbose=0).history
         assert history["adv_loss"][0] > 0 and np.isfinite(history["loss"][1])
     assert compiled.jit_compile and not eager.jit_compile
@@ -168,14 +183,26 @@ def test_transfer_config_checks_its_options():
 def test_recipe_options_reach_the_step():
     from keras_clx.recipes import Recipe, apply_overrides
 
-    recipe = apply_overrides(Recipe(), [
-        "train.perturbation=adversarial", "train.epsilon=0.5", "train.clean_weight=0",
-        "train.perturbation_norm=batch", "train.perturbation_steps=3", "train.instance_weighting=euclidean",
-        "train.target_inference_mode=true",
-    ])
+    recipe = apply_overrides(
+        Recipe(),
+        [
+            "train.perturbation=adversarial",
+            "train.epsilon=0.5",
+            "train.clean_weight=0",
+            "train.perturbation_norm=batch",
+            "train.perturbation_steps=3",
+            "train.instance_weighting=euclidean",
+            "train.target_inference_mode=true",
+        ],
+    )
     config = TransferConfig.from_recipe(recipe.train)
     assert (config.perturbation, config.epsilon, config.clean_weight, config.norm, config.perturbation_steps) == (
-        "adversarial", 0.5, 0.0, "batch", 3)
+        "adversarial",
+        0.5,
+        0.0,
+        "batch",
+        3,
+    )
     assert config.weighting == "euclidean" and config.target_inference_mode
     assert config.epsilon_mode == "relative"
     assert "adversarial perturbation (ε=0.5·‖e‖ per batch, 3 steps" in config.describe()
@@ -185,8 +212,11 @@ def test_recipe_options_reach_the_step():
 def test_experiment_fit_with_perturbation_and_instance_weighting(tiny_recipe, tmp_path):
     from keras_clx.experiment import fit
 
-    run = fit(tiny_recipe("train.perturbation=adversarial", "train.instance_weighting=cosine"),
-              out_dir=tmp_path / "run", verbose=0)
+    run = fit(
+        tiny_recipe("train.perturbation=adversarial", "train.instance_weighting=cosine"),
+        out_dir=tmp_path / "run",
+        verbose=0,
+    )
     assert {"clean_loss", "adv_loss", "weight_ess"} <= set(run.history)
     assert "adv_loss" in (tmp_path / "run" / "training_log.csv").read_text().splitlines()[0]
     assert run.report.target_average()["accuracy"] > 0
@@ -233,6 +263,7 @@ def test_torch_compile_setting_is_scoped_to_the_train_function():
     from keras_clx.training.steps import torch as torch_step
 
     before = functorch_config.donated_buffer
-    inside = torch_step.wrap_train_function(types.SimpleNamespace(jit_compile=True),
-                                            lambda data: functorch_config.donated_buffer)(None)
+    inside = torch_step.wrap_train_function(
+        types.SimpleNamespace(jit_compile=True), lambda data: functorch_config.donated_buffer
+    )(None)
     assert inside is False and functorch_config.donated_buffer == before

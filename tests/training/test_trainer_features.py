@@ -14,15 +14,21 @@ import time
 import numpy as np
 import pytest
 
+from keras_clx import run_dir
+
 # Loading a run's model.keras without compiling skips its optimizer (a harmless Keras warning).
 pytestmark = pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
 
-from keras_clx import run_dir
-
 REPO = pathlib.Path(__file__).resolve().parents[2]
 # Adversarial step with instance weighting (paired batches), dropout on, a step checkpoint mid-epoch.
-FEATURES = ["train.epochs=2", "train.perturbation=adversarial", "train.instance_weighting=cosine",
-            "train.monitor=target_dev", "train.checkpoint_every_steps=2", "train.tensorboard=true"]
+FEATURES = [
+    "train.epochs=2",
+    "train.perturbation=adversarial",
+    "train.instance_weighting=cosine",
+    "train.monitor=target_dev",
+    "train.checkpoint_every_steps=2",
+    "train.tensorboard=true",
+]
 
 
 def _weights(directory):
@@ -52,8 +58,16 @@ def reference(tmp_path_factory):
 
     recipe = load_recipe(str(REPO / "recipes" / "demo.py"))
     recipe.data.options = {"train_size": 96, "dev_size": 16, "test_size": 24, "unlabeled_size": 32}
-    recipe = apply_overrides(recipe, ["model.sequence_length=16", "model.vocabulary_size=300",
-                                      "train.batch_size=16", "eval.batch_size=32", *FEATURES])
+    recipe = apply_overrides(
+        recipe,
+        [
+            "model.sequence_length=16",
+            "model.vocabulary_size=300",
+            "train.batch_size=16",
+            "eval.batch_size=32",
+            *FEATURES,
+        ],
+    )
     out = tmp_path_factory.mktemp("reference") / "run"
     experiment.fit(recipe, out, verbose=0)
     return recipe, out
@@ -81,9 +95,13 @@ def test_a_fit_killed_mid_epoch_resumes_to_the_same_weights_and_report(reference
     recipe, expected = reference
     recipe.to_json(tmp_path / "recipe.json")
     out = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, "-c", textwrap.dedent(SCRIPT), str(tmp_path / "recipe.json"),
-                                str(out)], cwd=REPO, env=dict(os.environ),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(SCRIPT), str(tmp_path / "recipe.json"), str(out)],
+        cwd=REPO,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     checkpoint = tmp_path / f".run.partial-{process.pid}" / run_dir.CHECKPOINTS / "step-8.npz"
     deadline = time.time() + 400
     while not checkpoint.is_file() and process.poll() is None and time.time() < deadline:
@@ -122,8 +140,10 @@ def test_the_restored_epoch_is_the_best_by_the_monitor(reference):
 
     corpus = load_corpus(recipe.data, seed=recipe.train.seed)
     task = get_task(recipe.data.task)
-    scores = [task.score(run.model, corpus.languages[t].dev[:recipe.train.epoch_eval_examples], run.labels, 32)
-              ["accuracy"] for t in corpus.targets]
+    scores = [
+        task.score(run.model, corpus.languages[t].dev[: recipe.train.epoch_eval_examples], run.labels, 32)["accuracy"]
+        for t in corpus.targets
+    ]
     assert float(np.mean(scores)) == pytest.approx(selection["best_value"], abs=1e-6)
     # Every language's dev score is logged per epoch, and drawn.
     assert {f"dev_{lang}_accuracy" for lang in ("source", "near", "mid", "far")} <= set(rows[0])
@@ -139,8 +159,16 @@ def test_tensorboard_event_files_hold_the_named_scalars(reference):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
             for value in event.summary.value:
                 tags.setdefault((path.parent.name, value.tag), []).append(event.step)
-    for tag in ("loss", "clean_loss", "adv_loss", "weight_ess", "learning_rate", "target_dev",
-                "dev_near_accuracy", "dev_source_macro_f1"):
+    for tag in (
+        "loss",
+        "clean_loss",
+        "adv_loss",
+        "weight_ess",
+        "learning_rate",
+        "target_dev",
+        "dev_near_accuracy",
+        "dev_source_macro_f1",
+    ):
         assert tags.get(("train", f"epoch_{tag}")) == [0, 1], tag
     assert tags.get(("validation", "epoch_loss")) == [0, 1]
 
@@ -212,8 +240,7 @@ def test_accumulating_k_batches_is_one_step_on_the_k_times_larger_batch(classifi
         return SGD(0.5, global_clipnorm=0.5, gradient_accumulation_steps=accumulation)
 
     parts = [batch(8, seed=s) for s in (1, 2, 3)]
-    whole = ({k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]},
-             np.concatenate([p[1] for p in parts]))
+    whole = ({k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}, np.concatenate([p[1] for p in parts]))
     _, accumulated = _train(classifier, batch, optimizer(3), transfer, parts)
     before, large = _train(classifier, batch, optimizer(None), transfer, [whole])
     assert max(float(np.abs(a - b).max()) for a, b in zip(large, before)) > 1e-3  # it trained
@@ -245,8 +272,9 @@ def test_label_smoothing_is_the_smoothed_cross_entropy(classifier, batch):
     x, y = batch(8)
     logits = model.classify(keras.tree.map_structure(keras.ops.convert_to_tensor, x))[0]
     model.compile(label_smoothing=0.2)
-    expected = keras.losses.categorical_crossentropy(keras.ops.one_hot(y, 3), logits, from_logits=True,
-                                                     label_smoothing=0.2)
+    expected = keras.losses.categorical_crossentropy(
+        keras.ops.one_hot(y, 3), logits, from_logits=True, label_smoothing=0.2
+    )
     got = model.per_example_loss(y, logits)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(expected), rtol=1e-5)
     assert isinstance(model.loss, SmoothedSparseCrossentropy)
@@ -264,9 +292,12 @@ def test_recipe_fields_reach_the_optimizer_and_are_checked():
     optimizer = build_optimizer(recipe.train, batches=40)
     assert optimizer.global_clipnorm == 0.5 and optimizer.gradient_accumulation_steps == 4
     assert build_optimizer(Recipe().train, batches=4).global_clipnorm == 1.0  # HF Trainer's default
-    for override, message in (("train.monitor=dev:xx", "train.monitor"), ("train.patience=2", "train.patience"),
-                              ("train.lr_schedule=step", "train.lr_schedule"),
-                              ("train.label_smoothing=1", "train.label_smoothing")):
+    for override, message in (
+        ("train.monitor=dev:xx", "train.monitor"),
+        ("train.patience=2", "train.patience"),
+        ("train.lr_schedule=step", "train.lr_schedule"),
+        ("train.label_smoothing=1", "train.label_smoothing"),
+    ):
         with pytest.raises(RecipeError, match=message):
             apply_overrides(Recipe(), [override])
     apply_overrides(Recipe(), ["train.monitor=dev:near", "train.patience=0"])
@@ -282,17 +313,32 @@ def _loo_recipe(tmp_path):
     files = {}
     for i, lang in enumerate(("aa", "bb", "cc")):
         files[lang] = {}
-        for split, examples in (("train", source.train[32 * i:32 * (i + 1)]), ("dev", source.dev[8 * i:8 * (i + 1)]),
-                                ("test", source.test[8 * i:8 * (i + 1)])):
+        for split, examples in (
+            ("train", source.train[32 * i : 32 * (i + 1)]),
+            ("dev", source.dev[8 * i : 8 * (i + 1)]),
+            ("test", source.test[8 * i : 8 * (i + 1)]),
+        ):
             name = f"{lang}-{split}.tsv"
             (tmp_path / name).write_text("text\tlabel\n" + "".join(f"{e.text}\t{e.label}\n" for e in examples))
             files[lang][split] = name
     recipe = Recipe()
     recipe.data.options = {"files": files}
-    return apply_overrides(recipe, [
-        "data.dataset=table", f"data.data_dir={tmp_path}", "data.sources=aa", "data.targets=bb,cc",
-        "data.leave_one_out=true", "model.sequence_length=16", "model.vocabulary_size=300", "train.epochs=2",
-        "train.batch_size=16", "train.epoch_eval=false", "eval.batch_size=32"])
+    return apply_overrides(
+        recipe,
+        [
+            "data.dataset=table",
+            f"data.data_dir={tmp_path}",
+            "data.sources=aa",
+            "data.targets=bb,cc",
+            "data.leave_one_out=true",
+            "model.sequence_length=16",
+            "model.vocabulary_size=300",
+            "train.epochs=2",
+            "train.batch_size=16",
+            "train.epoch_eval=false",
+            "eval.batch_size=32",
+        ],
+    )
 
 
 def test_leave_one_out_resumes_an_interrupted_sub_run(tmp_path):
@@ -339,8 +385,13 @@ def _tags(directory):
 def test_self_training_logs_dev_scores_and_its_selections(tiny_recipe, tmp_path):
     from keras_clx import experiment
 
-    recipe = tiny_recipe("train.self_training.enabled=true", "train.self_training.max_rounds=1",
-                         "train.self_training.k_per_class=2", "train.tensorboard=true", "train.accumulation_steps=2")
+    recipe = tiny_recipe(
+        "train.self_training.enabled=true",
+        "train.self_training.max_rounds=1",
+        "train.self_training.k_per_class=2",
+        "train.tensorboard=true",
+        "train.accumulation_steps=2",
+    )
     experiment.fit(recipe, tmp_path / "run", verbose=0)
     rows = _log_rows(tmp_path / "run")
     selected = json.loads((tmp_path / "run" / run_dir.METRICS).read_text())["self_training"]["rounds"][1]["selected"]

@@ -19,17 +19,20 @@ def test_cosine_weights_on_a_hand_computed_example():
     source = [[1.0, 0.0], [0.0, 2.0], [-1.0, 1.0]]
     target = [[1.0, 0.0], [1.0, 1.0]]
     c = 1 / math.sqrt(2)  # cos 45°
-    scores = np.array([
-        [(1 + 1) / 2, (1 + c) / 2],   # (1, 0):  0° and 45° from the targets
-        [(1 + 0) / 2, (1 + c) / 2],   # (0, 2): 90° and 45°
-        [(1 - c) / 2, (1 + 0) / 2],   # (-1, 1): 135° and 90°
-    ])
+    scores = np.array(
+        [
+            [(1 + 1) / 2, (1 + c) / 2],  # (1, 0):  0° and 45° from the targets
+            [(1 + 0) / 2, (1 + c) / 2],  # (0, 2): 90° and 45°
+            [(1 - c) / 2, (1 + 0) / 2],  # (-1, 1): 135° and 90°
+        ]
+    )
     expected = scores.sum(axis=1) / scores.sum()
     np.testing.assert_allclose(weights(source, target, "cosine"), expected, rtol=1e-6)
     np.testing.assert_allclose(expected, [0.48100, 0.35125, 0.16775], atol=1e-5)
     np.testing.assert_allclose(
         ops.convert_to_numpy(weighting.cosine_scores(np.float32(source), np.float32(target))),
-        scores, rtol=1e-6,
+        scores,
+        rtol=1e-6,
     )
 
 
@@ -94,7 +97,7 @@ def test_paired_dataset_cycles_the_target_texts():
 
     paired = paired_dataset(source, targets, preprocessor, batch_size=4, seed=0)
     seen = set()
-    for epoch in range(2):
+    for _epoch in range(2):
         batches = list(paired.as_numpy_iterator())
         assert len(batches) == 3  # one per source batch, every epoch
         for (x, y), size in zip(batches, (4, 4, 2)):

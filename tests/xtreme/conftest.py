@@ -38,10 +38,17 @@ def pair_recipe(pawsx_dir):
         recipe.data.dataset, recipe.data.task = "pawsx", "pair"
         recipe.data.sources, recipe.data.targets = ["en"], ["de"]
         recipe.data.data_dir = str(pawsx_dir)
-        return apply_overrides(recipe, [
-            "model.sequence_length=24", "model.vocabulary_size=200", "train.epochs=1",
-            "train.batch_size=8", "eval.batch_size=16", *overrides,
-        ])
+        return apply_overrides(
+            recipe,
+            [
+                "model.sequence_length=24",
+                "model.vocabulary_size=200",
+                "train.epochs=1",
+                "train.batch_size=8",
+                "eval.batch_size=16",
+                *overrides,
+            ],
+        )
 
     return make
 
@@ -90,11 +97,20 @@ def conll_recipe(conll_dir):
             recipe.data.dataset = "panx"
         else:
             recipe.data.dataset = "conll"
-            recipe.data.options = {"files": {lang: {s: f"pos/{s}-{lang}.tsv" for s in ("train", "dev", "test")}
-                                             for lang in ("en", "de")}}
-        return apply_overrides(recipe, [
-            "model.sequence_length=24", "model.vocabulary_size=200", "train.epochs=2",
-            "train.batch_size=8", "eval.batch_size=16", "train.learning_rate=0.003", *overrides,
-        ])
+            recipe.data.options = {
+                "files": {lang: {s: f"pos/{s}-{lang}.tsv" for s in ("train", "dev", "test")} for lang in ("en", "de")}
+            }
+        return apply_overrides(
+            recipe,
+            [
+                "model.sequence_length=24",
+                "model.vocabulary_size=200",
+                "train.epochs=2",
+                "train.batch_size=8",
+                "eval.batch_size=16",
+                "train.learning_rate=0.003",
+                *overrides,
+            ],
+        )
 
     return make

@@ -14,8 +14,9 @@ transformers = pytest.importorskip("transformers", reason="transformers is not i
 torch = pytest.importorskip("torch", reason="transformers' models need torch")
 
 TEXTS = ["the red cat sleeps in the house", "der rote Hund läuft schnell", "le chat rouge dort"] * 20
-SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
-             max_position_embeddings=40)
+SMALL = dict(
+    hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37, max_position_embeddings=40
+)
 
 
 def bert_checkpoint(directory):
@@ -56,14 +57,18 @@ def test_hf_checkpoint_matches_transformers(family, tmp_path):
     outputs = backbone({k: x[k] for k in backbone.input})
     ours = outputs["sequence_output"] if family == "bert" else outputs
     with torch.no_grad():
-        theirs = model(input_ids=torch.tensor(token_ids.astype("int64")),
-                       attention_mask=torch.tensor(mask.astype("int64"))).last_hidden_state.numpy()
+        theirs = model(
+            input_ids=torch.tensor(token_ids.astype("int64")), attention_mask=torch.tensor(mask.astype("int64"))
+        ).last_hidden_state.numpy()
     np.testing.assert_allclose(keras.ops.convert_to_numpy(ours)[mask], theirs[mask], atol=1e-4)
 
 
 def test_directories_that_are_not_checkpoints_are_one_line_errors(tmp_path):
-    with pytest.raises(ClxError, match="neither a keras-hub preset nor a Hugging Face BERT / XLM-R checkpoint "
-                                       r"\(no config.json\)"):
+    with pytest.raises(
+        ClxError,
+        match="neither a keras-hub preset nor a Hugging Face BERT / XLM-R checkpoint "
+        r"\(no config.json\)",
+    ):
         build_backbone(str(tmp_path))
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
     with pytest.raises(ClxError, match="is a Hugging Face 'gpt2' checkpoint; supported: bert, xlm-roberta"):

@@ -46,12 +46,16 @@ def test_predict_texts_on_pairs_equals_direct_call(pair_recipe):
     assert not np.allclose(got[0], swapped[0])  # the order of the pair matters
 
 
-@pytest.mark.parametrize("overrides", [
-    ["train.perturbation=adversarial", "train.epsilon=0.5"],
-    ["train.perturbation=random", "train.epsilon=0.5"],
-    ["train.perturbation=virtual", "train.epsilon=0.5"],
-    ["train.instance_weighting=cosine"],
-], ids=["adversarial", "random", "virtual", "weighting"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["train.perturbation=adversarial", "train.epsilon=0.5"],
+        ["train.perturbation=random", "train.epsilon=0.5"],
+        ["train.perturbation=virtual", "train.epsilon=0.5"],
+        ["train.instance_weighting=cosine"],
+    ],
+    ids=["adversarial", "random", "virtual", "weighting"],
+)
 def test_pair_training_with_transfer_methods(pair_recipe, tmp_path, overrides):
     from keras_clx.experiment import fit
 
@@ -65,9 +69,13 @@ def test_pair_training_with_transfer_methods(pair_recipe, tmp_path, overrides):
 def test_pair_self_training(pair_recipe, tmp_path):
     from keras_clx.experiment import fit
 
-    recipe = pair_recipe("train.self_training.enabled=true", "train.self_training.k_per_class=4",
-                         "train.self_training.max_rounds=1", "train.self_training.epochs_per_round=1",
-                         "train.self_training.monitor=source_dev")
+    recipe = pair_recipe(
+        "train.self_training.enabled=true",
+        "train.self_training.k_per_class=4",
+        "train.self_training.max_rounds=1",
+        "train.self_training.epochs_per_round=1",
+        "train.self_training.monitor=source_dev",
+    )
     import json
 
     fit(recipe, out_dir=tmp_path / "run", verbose=0)

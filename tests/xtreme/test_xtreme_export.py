@@ -27,8 +27,11 @@ def test_graph_pair_packing_equals_the_preprocessor(family):
     got = pack(tf.constant(first), tf.constant(second))  # in a graph, as served
     names = ["token_ids", "padding_mask"] + (["segment_ids"] if family == "bert" else [])
     for name in names:
-        np.testing.assert_array_equal(np.asarray(got[name]).astype("int32"),
-                                      keras.ops.convert_to_numpy(expected[name]).astype("int32"), err_msg=name)
+        np.testing.assert_array_equal(
+            np.asarray(got[name]).astype("int32"),
+            keras.ops.convert_to_numpy(expected[name]).astype("int32"),
+            err_msg=name,
+        )
 
 
 @export_only_once
@@ -40,7 +43,9 @@ def test_pair_export_answers_as_the_trained_model(pair_recipe, tmp_path):
     run = fit(pair_recipe(), out_dir=tmp_path / "run", verbose=0)
     result = export_run(tmp_path / "run", tmp_path / "models", name="pawsx", verbose=0)
     assert result.max_abs_difference <= 1e-4 and result.signature["inputs"] == {
-        "text": ["string", [None]], "text_pair": ["string", [None]]}
+        "text": ["string", [None]],
+        "text_pair": ["string", [None]],
+    }
     texts, pairs = ["red cat big .", "dog runs"], ["big cat red .", "the house"]
     served = predict_saved_model(result.path, texts, pairs=pairs)
     trained = run.predict(texts, pairs=pairs)
@@ -57,14 +62,17 @@ def test_pair_export_answers_as_the_trained_model(pair_recipe, tmp_path):
 
     (tmp_path / "in.tsv").write_text("red cat big .\tbig cat red .\ndog runs\tthe house\n")
     cli = CliRunner()
-    for args in (["--text", texts[0], "--pair", pairs[0], "--text", texts[1], "--pair", pairs[1]],
-                 ["--input", str(tmp_path / "in.tsv")]):
+    for args in (
+        ["--text", texts[0], "--pair", pairs[0], "--text", texts[1], "--pair", pairs[1]],
+        ["--input", str(tmp_path / "in.tsv")],
+    ):
         for source in ([str(tmp_path / "run")], ["--saved-model", str(result.path)]):
             out = cli.invoke(main, ["predict", *source, *args])
             assert out.exit_code == 0, out.output
             rows = [json.loads(line) for line in out.stdout.splitlines()]
             assert [(r["text"], r["text_pair"], r["label"]) for r in rows] == [
-                (t["text"], t["text_pair"], t["label"]) for t in trained]
+                (t["text"], t["text_pair"], t["label"]) for t in trained
+            ]
     (tmp_path / "bad.tsv").write_text("a\tb\nonly one\n")
     out = cli.invoke(main, ["predict", str(tmp_path / "run"), "--input", str(tmp_path / "bad.tsv")])
     assert out.exit_code == 2 and "bad.tsv:2: expected 2 non-empty tab-separated texts" in out.output

@@ -119,8 +119,7 @@ class TransferConfig:
             k = f", {self.perturbation_steps} steps" if self.perturbation_steps > 1 else ""
             size = f"{self.epsilon:g}·‖e‖" if self.epsilon_mode == "relative" else f"{self.epsilon:g}"
             parts.append(
-                f"{self.perturbation} perturbation (ε={size} per {self.norm}{k}, "
-                f"clean_weight={self.clean_weight:g})"
+                f"{self.perturbation} perturbation (ε={size} per {self.norm}{k}, clean_weight={self.clean_weight:g})"
             )
         if self.weighting != "none":
             mode = ", targets in inference mode" if self.target_inference_mode else ""

@@ -294,9 +294,7 @@ def compute_step(model, config, ad, x, y, sample_weight, seed=None):
 
     # === Perturbed pass: forward + backward for θ ===
     r = ops.stop_gradient(r)
-    (_, perturbed_loss), _, perturbed_grads = ad.value_and_grad(
-        lambda _: objective(r), None, variables=True
-    )
+    (_, perturbed_loss), _, perturbed_grads = ad.value_and_grad(lambda _: objective(r), None, variables=True)
     tracked["adv_loss"] = perturbed_loss
     tracked.update(perturbation_size(r, size, mask, config.norm))
     loss = perturbed_loss if config.clean_weight == 0 else config.clean_weight * clean_loss + perturbed_loss

@@ -48,13 +48,12 @@ class Autodiff:
             return value, (aux, non_trainable)
 
         argnums = (0, 1) if (variables and point is not None) else (0 if variables else 1)
-        (value, (aux, self.non_trainable)), grads = jax.value_and_grad(
-            pure, argnums=argnums, has_aux=True
-        )(self.trainable, point)
+        (value, (aux, self.non_trainable)), grads = jax.value_and_grad(pure, argnums=argnums, has_aux=True)(
+            self.trainable, point
+        )
         if argnums == (0, 1):
             return (value, aux), grads[1], grads[0]
         return (value, aux), (None if variables else grads), (grads if variables else None)
-
 
     @staticmethod
     def add(a, b, weight):
@@ -65,12 +64,8 @@ def train_step(model, step, state, data):
     trainable, non_trainable, optimizer_variables, metrics_variables = state
     x, y, sample_weight = common.unpack(data)
     ad = Autodiff(model, trainable, non_trainable, optimizer_variables)
-    result = common.compute_step(
-        model, step.config, ad, x, y, sample_weight, step.seed
-    )
-    trainable, optimizer_variables = model.optimizer.stateless_apply(
-        optimizer_variables, result.grads, trainable
-    )
+    result = common.compute_step(model, step.config, ad, x, y, sample_weight, step.seed)
+    trainable, optimizer_variables = model.optimizer.stateless_apply(optimizer_variables, result.grads, trainable)
     mapping = list(zip(model.metrics_variables, metrics_variables))
     with StatelessScope(state_mapping=mapping) as scope:
         logs = common.update_metrics(model, result, y, sample_weight)

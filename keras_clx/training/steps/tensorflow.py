@@ -39,8 +39,6 @@ class Autodiff:
 
 def train_step(model, step, data):
     x, y, sample_weight = common.unpack(data)
-    result = common.compute_step(
-        model, step.config, Autodiff(model), x, y, sample_weight, step.seed
-    )
+    result = common.compute_step(model, step.config, Autodiff(model), x, y, sample_weight, step.seed)
     model.optimizer.apply(result.grads, model.trainable_variables)
     return common.update_metrics(model, result, y, sample_weight)

@@ -38,7 +38,6 @@ class Autodiff:
         point_grad = grads.pop(0) if point is not None else None
         return (value.detach(), tree.map_structure(_detach, aux)), point_grad, (grads if variables else None)
 
-
     @staticmethod
     def add(a, b, weight):
         return a * weight + b if weight != 1 else a + b
@@ -61,9 +60,7 @@ def wrap_train_function(model, function):
 
 def train_step(model, step, data):
     x, y, sample_weight = common.unpack(data)
-    result = common.compute_step(
-        model, step.config, Autodiff(model), x, y, sample_weight, step.seed
-    )
+    result = common.compute_step(model, step.config, Autodiff(model), x, y, sample_weight, step.seed)
     with torch.no_grad():
         model.optimizer.apply(result.grads, model.trainable_variables)
     return common.update_metrics(model, result, y, sample_weight)
