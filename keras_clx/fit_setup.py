@@ -32,6 +32,7 @@ class Position:
     epoch: int = 0
     step: int = 0
     callbacks: list = dataclasses.field(default_factory=list)
+    rng_state: object = None
 
     @property
     def resumed(self):
@@ -51,7 +52,7 @@ def restore(directory, model, steps_per_epoch):
     if meta["steps_per_epoch"] != steps_per_epoch:
         raise ClxError(f"{path} was written with {meta['steps_per_epoch']} batches per epoch, this run has "
                        f"{steps_per_epoch}: the data changed since the run was interrupted")
-    return Position(meta["epoch"], meta["step"], meta["callbacks"])
+    return Position(meta["epoch"], meta["step"], meta["callbacks"], meta["rng_state"])
 
 
 def training_stream(task, corpus, labels, model, recipe, position):
@@ -89,7 +90,7 @@ def callbacks(recipe, task, corpus, labels, directory, steps_per_epoch, position
         stateful = [best] if best is not None else []
         last.append(checkpoints.TrainingCheckpoint(checkpoint_dir(directory.path), steps_per_epoch,
                                                    train.checkpoint_every_steps, stateful=stateful,
-                                                   first_step=position.step))
+                                                   first_step=position.step, rng_state=position.rng_state))
         for callback, state in zip(stateful, position.callbacks):
             callback.set_state(state)
     if evaluation is not None:
