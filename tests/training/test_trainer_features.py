@@ -75,8 +75,6 @@ experiment.fit(Recipe.from_json(sys.argv[1]), sys.argv[2], verbose=0, callbacks=
 """
 
 
-@pytest.mark.xfail(reason="known gap: the resumed run's last epoch differs by ~1e-4 (measured on torch with "
-                   "train.monitor=last); an earlier pass was masked by best-epoch restore of epoch 0", strict=False)
 def test_a_fit_killed_mid_epoch_resumes_to_the_same_weights_and_report(reference, tmp_path):
     from keras_clx import experiment
 
@@ -279,8 +277,6 @@ def _loo_recipe(tmp_path):
         "train.batch_size=16", "train.epoch_eval=false", "eval.batch_size=32"])
 
 
-@pytest.mark.xfail(reason="known gap: the resumed run's last epoch differs by ~1e-4 (measured on torch with "
-                   "train.monitor=last); an earlier pass was masked by best-epoch restore of epoch 0", strict=False)
 def test_leave_one_out_resumes_an_interrupted_sub_run(tmp_path):
     import keras
 
