@@ -32,6 +32,7 @@ class Position:
     epoch: int = 0
     step: int = 0
     callbacks: list = dataclasses.field(default_factory=list)
+    rng_state: object = None
 
     @property
     def resumed(self):
@@ -53,7 +54,7 @@ def restore(directory, model, steps_per_epoch):
             f"{path} was written with {meta['steps_per_epoch']} batches per epoch, this run has "
             f"{steps_per_epoch}: the data changed since the run was interrupted"
         )
-    return Position(meta["epoch"], meta["step"], meta["callbacks"])
+    return Position(meta["epoch"], meta["step"], meta["callbacks"], meta["rng_state"])
 
 
 def training_stream(task, corpus, labels, model, recipe, position, preprocessor=None):
@@ -105,6 +106,7 @@ def callbacks(recipe, task, corpus, labels, directory, steps_per_epoch, position
                 train.checkpoint_every_steps,
                 stateful=stateful,
                 first_step=position.step,
+                rng_state=position.rng_state,
             )
         )
         for callback, state in zip(stateful, position.callbacks):

@@ -109,7 +109,7 @@ def restore(path, model):
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         _assign(model.optimizer.variables, optimizer_values, "optimizer", path)
-    _set_rng_state(rng)
+    meta["rng_state"] = rng  # set by `TrainingCheckpoint` at the first batch (fit's set-up may draw before)
     return meta
 
 
@@ -126,7 +126,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         first_step: the batch the first epoch starts at (a resumed mid-epoch fit).
     """
 
-    def __init__(self, directory, steps_per_epoch, every_steps=None, keep=2, stateful=(), first_step=0):
+    def __init__(self, directory, steps_per_epoch, every_steps=None, keep=2, stateful=(), first_step=0, rng_state=None):
         super().__init__()
         self.directory = pathlib.Path(directory)
         self.steps_per_epoch = steps_per_epoch
@@ -135,6 +135,12 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self.stateful = list(stateful)
         self._epoch = 0
         self._step = first_step
+        self._rng_state = rng_state
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._rng_state is not None:
+            _set_rng_state(self._rng_state)
+            self._rng_state = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch

@@ -25,10 +25,9 @@ FEATURES = [
     "train.epochs=2",
     "train.perturbation=adversarial",
     "train.instance_weighting=cosine",
-    "train.monitor=target_dev",
     "train.checkpoint_every_steps=2",
     "train.tensorboard=true",
-]
+]  # monitor last: the final epoch's weights
 
 
 def _weights(directory):
@@ -117,36 +116,16 @@ def test_a_fit_killed_mid_epoch_resumes_to_the_same_weights_and_report(reference
     for a, b in zip(_weights(expected), _weights(out), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
     assert _scores(out) == _scores(expected)
-    metrics = json.loads((out / run_dir.METRICS).read_text())
-    assert metrics["model_selection"] == json.loads((expected / run_dir.METRICS).read_text())["model_selection"]
     assert [r["epoch"] for r in _log_rows(out)] == ["0", "1"]  # each epoch logged once
     assert not (out / run_dir.CHECKPOINTS).exists()  # a finished run keeps no checkpoints
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_the_restored_epoch_is_the_best_by_the_monitor(reference):
-    from keras_clx import experiment
-    from keras_clx.tasks import get_task
-
-    recipe, out = reference
+def test_every_language_is_scored_per_epoch_and_drawn(reference):
+    _, out = reference
     rows = _log_rows(out)
-    values = [float(r["target_dev"]) for r in rows]
-    selection = json.loads((out / run_dir.METRICS).read_text())["model_selection"]
-    assert selection["monitor"] == "target_dev" and selection["best_epoch"] == int(np.argmax(values))
-    assert selection["best_value"] == pytest.approx(max(values))
-    # The saved model scores the best epoch's target_dev (the same capped dev sets).
-    run = experiment.load_run(out)
-    from keras_clx.data.datasets import load_corpus
-
-    corpus = load_corpus(recipe.data, seed=recipe.train.seed)
-    task = get_task(recipe.data.task)
-    scores = [
-        task.score(run.model, corpus.languages[t].dev[: recipe.train.epoch_eval_examples], run.labels, 32)["accuracy"]
-        for t in corpus.targets
-    ]
-    assert float(np.mean(scores)) == pytest.approx(selection["best_value"], abs=1e-6)
-    # Every language's dev score is logged per epoch, and drawn.
     assert {f"dev_{lang}_accuracy" for lang in ("source", "near", "mid", "far")} <= set(rows[0])
+    assert {"source_dev", "target_dev"} <= set(rows[0])
     assert (out / run_dir.CURVES).stat().st_size > 1000
 
 
