@@ -252,6 +252,7 @@ def recipe_dir(tmp_path_factory):
     return root
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("args, message", CLI_CASES, ids=[" ".join(a) for a, _ in CLI_CASES])
 def test_hostile_recipes_fail_with_one_line_and_exit_code_2(args, message, recipe_dir, tmp_path):
     recipe = args[0] if args[0] == "demo" else str(recipe_dir / args[0])
@@ -276,6 +277,7 @@ def test_every_recipe_error_is_a_clx_error():
     assert issubclass(RecipeError, ClxError) and RecipeError.exit_code == 2
 
 
+@pytest.mark.one_backend
 def test_ctrl_c_in_get_recipe_interrupts_and_exits_130(tmp_path):
     path = tmp_path / "interrupted.py"
     path.write_text("def get_recipe():\n    raise KeyboardInterrupt\n")

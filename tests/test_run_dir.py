@@ -10,6 +10,8 @@ from click.testing import CliRunner
 from keras_clx import run_dir
 from keras_clx.cli import main
 
+pytestmark = pytest.mark.one_backend
+
 DEMO = [
     "recipes/demo.py",
     "--set",

@@ -257,6 +257,7 @@ def test_leave_one_out_token_cells_read_outcomes_from_sub_runs(tmp_path):
 # === Running ===
 
 
+@pytest.mark.one_backend
 @pytest.mark.slow
 def test_a_tiny_study_runs_every_cell_and_continues_after_an_interrupt(tmp_path, monkeypatch, capfd):
     from keras_clx import experiment

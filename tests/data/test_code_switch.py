@@ -151,6 +151,7 @@ def test_challenge_sets_reproducible_from_their_seed(tmp_path):
     assert read_challenge_set(tmp_path / "en-es.jsonl") == first
 
 
+@pytest.mark.one_backend
 def test_demo_fit_with_code_switching_adversarial_self_training_and_challenge_rows(tiny_recipe, tmp_path, monkeypatch):
     from keras_clx.data import code_switch
     from keras_clx.data.demo import make_demo_corpus

@@ -66,6 +66,7 @@ def test_csv_fields_as_long_as_json_lines(tmp_path):
     assert read_table(path, label="label", default_language="en")[0].text == long_text
 
 
+@pytest.mark.one_backend
 def test_ids_are_unique_across_languages_whose_files_share_a_name(tmp_path):
     for lang, rows in (
         ("en", ["good,pos", "bad,neg"]),
@@ -93,6 +94,7 @@ def test_ids_are_unique_across_languages_whose_files_share_a_name(tmp_path):
     assert [e.id for e in corpus.languages["en"].dev] == ["en/train:2#2", "en/train:3#2"]
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize(
     "files, message",
     [

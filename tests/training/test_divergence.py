@@ -58,6 +58,7 @@ def test_fit_stops_at_the_first_non_finite_loss():
     assert len(seen) < 12  # stopped within the first epoch
 
 
+@pytest.mark.one_backend
 @pytest.mark.slow
 def test_cli_exits_3_with_one_line_and_no_report(tmp_path):
     """A finite but absurd learning rate (1e30) makes a tiny demo fit produce NaN at step 2."""
