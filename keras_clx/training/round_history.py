@@ -25,6 +25,13 @@ class RoundRecord:
     pseudo_accuracy_total: float = None  # of all pseudo-labels so far
     seconds: float = None
 
+    def never_predicted(self, label_names=None):
+        """The classes this round selected no pseudo-label for: the model predicts none of the pool
+        as them (none for round 0, which selects nothing)."""
+        if not self.round:
+            return []
+        return [label_names[c] if label_names else str(c) for c, n in enumerate(self.per_class) if n == 0]
+
 
 def _percent(value):
     return "–" if value is None else f"{100 * value:.2f}"
@@ -76,6 +83,8 @@ class RoundHistory:
             mark = " *" if r.round == self.best_round else ""
             per_class = "/".join(str(n) for n in r.per_class) if r.per_class else "–"
             short = " (short)" if r.shortfalls else ""
+            never = r.never_predicted(label_names)
+            short += f" (none: {', '.join(never)})" if never else ""
             lines.append(
                 [
                     f"{r.round}{mark}",

@@ -38,7 +38,7 @@ import time
 import keras
 import numpy as np
 
-from keras_clx.console import log
+from keras_clx.console import log, warn
 from keras_clx.data.pipeline import predict_texts
 from keras_clx.data.records import Example
 from keras_clx.evaluation.metrics import softmax
@@ -407,6 +407,14 @@ class SelfTrainingCallback(keras.callbacks.Callback):
             f"self-training: selected {len(items)} for round {round_} ({per_class}); pool {len(self.pool):,}{accuracy}",
             self.verbose,
         )
+        never = row.never_predicted(names)
+        if never:
+            warn(
+                f"self-training round {round_}: no unlabelled text is predicted as {', '.join(never[:8])}, so "
+                f"{'it gets' if len(never) == 1 else 'they get'} no pseudo-labels and the rounds reinforce the other "
+                "classes; check those classes' source accuracy (train longer, or lower train.learning_rate or "
+                "train.epsilon) or set train.self_training.max_rounds lower"
+            )
         if selection.shortfalls:
             short = [
                 f"{names[cls]}{f' ({group})' if self.settings.per_group else ''} {available}"

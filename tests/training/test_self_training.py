@@ -608,3 +608,16 @@ def test_sentencepiece_backbone_trains_through_rounds(tiny_recipe, tmp_path):
     run = experiment.fit(recipe, out_dir=tmp_path / "run", verbose=0)
     assert [row.round for row in run.rounds.rows] == [0, 1]
     assert run.report.target_average()["accuracy"] >= 0
+
+
+def test_a_class_never_predicted_is_named_in_the_round_table():
+    from keras_clx.training.round_history import RoundHistory
+
+    history = RoundHistory("target_dev")
+    history.row(0).per_class = [0, 0, 0]
+    row = history.row(1)
+    row.per_class, row.selected = [30, 0, 30], 60
+    table = history.format_table(["negative", "neutral", "positive"])
+    assert "30/0/30 (none: neutral)" in table and "(none" not in table.splitlines()[2]
+    assert row.never_predicted(["negative", "neutral", "positive"]) == ["neutral"]
+    assert history.row(0).never_predicted() == [] and row.never_predicted() == ["1"]
