@@ -5,65 +5,15 @@ Keras is imported only after `--backend` has set `KERAS_BACKEND`. User errors
 `DivergenceError`), without a traceback.
 """
 
-import functools
 import json
 import os
-import sys
-import warnings
 
 import click
 
 from keras_clx import __version__
+from keras_clx.cli_runtime import load_frameworks, quiet_frameworks, user_errors
 
 BACKENDS = ("tensorflow", "jax", "torch")
-
-
-def _quiet_frameworks():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    warnings.filterwarnings("ignore", category=UserWarning, module="keras")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    import absl.logging
-
-    absl.logging.set_verbosity(absl.logging.ERROR)
-
-
-def _load_frameworks():
-    """Imports Keras and keras-hub with stderr muted at the file-descriptor level:
-    TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL and would bury
-    the one-line errors. Import errors still surface as exceptions."""
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import keras  # noqa: F401
-        import keras_hub  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def user_errors(command):
-    """Turns `ClxError` into one line `error: ...` and its exit code (2 bad input, 3 divergence);
-    Ctrl-C into `error: interrupted` and exit code 130."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from keras_clx.errors import ClxError
-
-        try:
-            return command(*args, **kwargs)
-        except ClxError as error:
-            message = " ".join(str(error).splitlines())
-            click.echo(f"error: {message}", err=True)
-            sys.exit(getattr(error, "exit_code", 2))
-        except KeyboardInterrupt:
-            click.echo("error: interrupted", err=True)
-            sys.exit(130)
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,7 +30,7 @@ def main(ctx, backend, quiet):
     """Zero-shot cross-lingual text classification with Keras 3."""
     if backend:
         os.environ["KERAS_BACKEND"] = backend
-    _quiet_frameworks()
+    quiet_frameworks()
     ctx.obj = {"verbose": 0 if quiet else 1}
 
 
@@ -108,7 +58,7 @@ def fit(ctx, recipe, overrides, out, data_dir, overwrite, resume):
     from keras_clx import recipes
 
     loaded = recipes.load_recipe(recipe, overrides)
-    _load_frameworks()
+    load_frameworks()
     from keras_clx import runs
     from keras_clx.experiment import Run
     from keras_clx.run_dir import default_run_dir
@@ -161,7 +111,7 @@ def pretrain(ctx, recipe, overrides, out, texts, data_dir, resume, overwrite, st
     if data_dir:
         loaded.data.data_dir = data_dir
     files = read_text_files(texts) if texts else None
-    _load_frameworks()
+    load_frameworks()
     from keras_clx.pretraining import pretrain as run_pretraining
 
     result = run_pretraining(
@@ -192,7 +142,7 @@ def pretrain(ctx, recipe, overrides, out, texts, data_dir, resume, overwrite, st
 @user_errors
 def evaluate(ctx, run_dir, overrides, split, data_dir):
     """Re-evaluate a trained run on every language (writes report-<split>.*)."""
-    _load_frameworks()
+    load_frameworks()
     from keras_clx import experiment, recipes
     from keras_clx.data.datasets import load_corpus
 
@@ -257,7 +207,7 @@ def predict(ctx, run_dir, saved_model, texts, pairs, input_path, batch_size):
         raise ClxError("give a RUN_DIR or --saved-model DIR/NAME/N (one of them)")
     if pairs and len(pairs) != len(texts):
         raise ClxError(f"--pair must be given once per --text ({len(texts)} texts, {len(pairs)} pairs)")
-    _load_frameworks()
+    load_frameworks()
     run = None
     if saved_model:
         from keras_clx.serving.client import saved_model_task
@@ -323,7 +273,7 @@ def predict(ctx, run_dir, saved_model, texts, pairs, input_path, batch_size):
 @user_errors
 def export(ctx, run_dir, out, name, version, overwrite, verify_input, sample_size):
     """Export a run as a SavedModel that takes raw strings (for TF Serving), and verify it."""
-    _load_frameworks()
+    load_frameworks()
     from keras_clx.serving.export import export_run
 
     texts = _read_lines(verify_input) if verify_input else None
@@ -394,7 +344,7 @@ def study(ctx, recipe, overrides, seeds, vary, variants, out, data_dir, report_d
     studies.make_plan(
         recipe, seeds, vary, overrides, check=False, variants=variants
     )  # recipe errors before Keras is imported
-    _load_frameworks()
+    load_frameworks()
     out = out or f"studies/{recipes.resolve_recipe_path(recipe).stem}"
     summary = studies.run_study(
         recipe, out, seeds, vary, overrides, verbose=ctx.obj["verbose"], samples=bootstrap_samples, variants=variants

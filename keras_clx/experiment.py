@@ -167,8 +167,8 @@ def _fit(recipe, directory, distribution, started, resume, verbose, callbacks):
         f"{'+'.join(corpus.sources)}, targets {', '.join(corpus.targets)}",
         verbose,
     )
-    recipe = pretrain_before_fit(recipe, corpus, directory, verbose)  # model.pretrain.enabled
-    model, labels = build_model(recipe, corpus, verbose)
+    tuned = pretrain_before_fit(recipe, corpus, directory, verbose)  # model.pretrain: backbone = the new preset
+    model, labels = build_model(tuned, corpus, verbose)
     directory.labels.write_text(json.dumps(labels.to_json(), indent=2) + "\n")
 
     task = get_task(recipe.data.task)

@@ -166,7 +166,7 @@ def test_fit_chains_pretraining_into_the_run_directory(backbone, tiny_recipe_mod
     run = fit(recipe, tmp_path / "run", verbose=0)
     pretrained = tmp_path / "run" / "pretrained"
     assert (pretrained / "config.json").is_file() and (pretrained / "pretrain.json").is_file()
-    assert run.recipe.model.backbone == str(pretrained)
+    assert run.recipe.model.backbone == backbone  # the run's recipe, as recipe.json (the preset is inside the run)
     saved = json.loads((tmp_path / "run" / "recipe.json").read_text())
     assert saved["model"]["pretrain"]["enabled"] is True and saved["model"]["backbone"] == backbone
     assert set(json.loads((pretrained / "pretrain.json").read_text())["heldout_masked_accuracy"]) == {

@@ -238,6 +238,8 @@ def _dataset_root(unpacked, info):
 def require_file(path):
     """`path`, or a one-line `DataError` saying how to get the data when it is not a file."""
     path = pathlib.Path(path)
+    if path.is_dir():
+        raise DataError("is a directory, expected a file", path=path)
     if not path.is_file():
         raise DataError("file not found (set --data-dir or CLX_DATA_DIR, or run `keras-clx download`)", path=path)
     return path

@@ -7,6 +7,8 @@ cardinality over a Python-side list, so that one `model.fit` sees the data grow
 
 import numpy as np
 
+from keras_clx.data.records import Example
+
 
 class TrainingData:
     """Source examples plus pseudo-labelled ones, served as whole batches per epoch."""
@@ -64,3 +66,24 @@ class TrainingData:
         if preprocessor is not None:
             ds = ds.map(lambda x, y: preprocessor(x, y), num_parallel_calls=tf.data.AUTOTUNE)
         return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def pseudo_label_inputs(item):
+    """A pseudo-label's model input: its text, or `(text, text_pair)` for a sentence pair."""
+    return (item["text"], item["text_pair"]) if "text_pair" in item else item["text"]
+
+
+def pool_examples(unlabeled):
+    """The unlabelled pool as `Example`s (strings get ids by position); ids must be distinct."""
+    examples = []
+    for i, item in enumerate(unlabeled):
+        if isinstance(item, Example):
+            examples.append(item.unlabeled())
+        elif isinstance(item, str):
+            examples.append(Example(item, "pool", str(i)))
+        else:
+            raise TypeError(f"unlabeled items must be str or Example, got {type(item).__name__}")
+    ids = [e.id for e in examples]
+    if len(set(ids)) != len(ids):
+        raise ValueError("unlabeled examples must have distinct ids")
+    return examples

@@ -32,6 +32,37 @@ class RoundRecord:
             return []
         return [label_names[c] if label_names else str(c) for c, n in enumerate(self.per_class) if n == 0]
 
+    def selection_messages(self, names, k_per_class, per_group=False):
+        """`(log lines, warning or None)` describing this round's selection."""
+        empty = self.per_class.count(0)
+        per_class = ", ".join(f"{names[c]} {n}" for c, n in enumerate(self.per_class) if n)
+        per_class += f"{'; ' if per_class else ''}{empty} class(es) none" if empty else ""
+        accuracy = "" if self.pseudo_accuracy is None else f", pseudo-label accuracy {100 * self.pseudo_accuracy:.1f}%"
+        lines = [
+            f"self-training: selected {self.selected} for round {self.round} ({per_class}); "
+            f"pool {self.pool:,}{accuracy}"
+        ]
+        if self.shortfalls:
+            short = [
+                f"{names[cls]}{f' ({group})' if per_group else ''} {available}"
+                for group, cls, available in self.shortfalls
+            ]
+            more = f", ... ({len(short) - 8} more in rounds.json)" if len(short) > 8 else ""
+            lines.append(
+                f"self-training: fewer than k_per_class={k_per_class} candidates (all taken) for "
+                f"{len(short)} class(es): {', '.join(short[:8])}{more}"
+            )
+        never = self.never_predicted(names)
+        warning = None
+        if never:
+            warning = (
+                f"self-training round {self.round}: no unlabelled text is predicted as {', '.join(never[:8])}, so "
+                f"{'it gets' if len(never) == 1 else 'they get'} no pseudo-labels and the rounds reinforce the other "
+                "classes; check those classes' source accuracy (train longer, or lower train.learning_rate or "
+                "train.epsilon) or set train.self_training.max_rounds lower"
+            )
+        return lines, warning
+
 
 def _percent(value):
     return "–" if value is None else f"{100 * value:.2f}"

@@ -22,6 +22,7 @@ import json
 import os
 import pathlib
 
+import keras
 import numpy as np
 
 from keras_clx import run_dir
@@ -340,3 +341,16 @@ class StateFiles:
         for path in self.directory.glob("*.npz"):
             if path.stem not in keep:
                 path.unlink()
+
+
+def variable_values(variables):
+    """NumPy copies of `variables`' values."""
+    return [keras.ops.convert_to_numpy(v.value) for v in variables]
+
+
+def assign_values(variables, values):
+    """Assigns `values` (from `variable_values`) back to `variables`."""
+    if len(variables) != len(values):
+        raise ValueError(f"expected {len(variables)} arrays, got {len(values)}")
+    for variable, value in zip(variables, values):
+        variable.assign(value)

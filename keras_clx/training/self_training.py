@@ -40,50 +40,17 @@ import numpy as np
 
 from keras_clx.console import log, warn
 from keras_clx.data.pipeline import predict_texts
-from keras_clx.data.records import Example
 from keras_clx.evaluation.metrics import softmax
 from keras_clx.training import rounds
-from keras_clx.training.growing_data import TrainingData
+from keras_clx.training.growing_data import TrainingData, pool_examples, pseudo_label_inputs
 from keras_clx.training.round_schedule import RoundSchedule, round_optimizer  # noqa: F401  (re-exported)
-from keras_clx.training.rounds import SelfTrainingSettings  # noqa: F401  (re-exported)
+from keras_clx.training.rounds import SelfTrainingSettings, assign_values, variable_values  # noqa: F401
 from keras_clx.training.selection import (  # noqa: F401  (re-exported: the public names live here too)
     LabelAccuracy,
     Selection,
     SoftLabelCrossentropy,
     select_pseudo_labels,
 )
-
-
-def _inputs(item):
-    """A pseudo-label's model input: its text, or `(text, text_pair)` for a sentence pair."""
-    return (item["text"], item["text_pair"]) if "text_pair" in item else item["text"]
-
-
-def _as_examples(unlabeled):
-    examples = []
-    for i, item in enumerate(unlabeled):
-        if isinstance(item, Example):
-            examples.append(item.unlabeled())
-        elif isinstance(item, str):
-            examples.append(Example(item, "pool", str(i)))
-        else:
-            raise TypeError(f"unlabeled items must be str or Example, got {type(item).__name__}")
-    ids = [e.id for e in examples]
-    if len(set(ids)) != len(ids):
-        raise ValueError("unlabeled examples must have distinct ids")
-    return examples
-
-
-def _values(variables):
-    return [keras.ops.convert_to_numpy(v.value) for v in variables]
-
-
-def _assign(variables, values):
-    if len(variables) != len(values):
-        raise ValueError(f"expected {len(variables)} arrays, got {len(values)}")
-    for variable, value in zip(variables, values):
-        variable.assign(value)
-
 
 # === Callback ===
 
@@ -137,7 +104,7 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         self.schedule = schedule
         self.directory = pathlib.Path(directory) if directory is not None else None
         self.verbose = verbose
-        pool = _as_examples(unlabeled)
+        pool = pool_examples(unlabeled)
         self.state = rounds.RoundState(rounds.RoundHistory(settings.monitor, settings.mode, monitor_description), pool)
         self._initial_pool_size = len(pool)
         self._gold = dict(gold_labels or {})
@@ -190,7 +157,9 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         self._data = TrainingData(texts, targets, batch_size, self.settings.seed)
         self._preprocessor = preprocessor
         if self.pseudo_labels:
-            self._data.add([_inputs(p) for p in self.pseudo_labels], self._pseudo_targets(self.pseudo_labels))
+            self._data.add(
+                [pseudo_label_inputs(p) for p in self.pseudo_labels], self._pseudo_targets(self.pseudo_labels)
+            )
         return self._data.dataset(preprocessor)
 
     def _pseudo_targets(self, items):
@@ -219,18 +188,18 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
         if optimizer is not None:
-            self._snapshots["optimizer"] = _values(optimizer.variables)
+            self._snapshots["optimizer"] = variable_values(optimizer.variables)
         files = rounds.StateFiles(self.directory) if self.directory is not None else None
         if self.settings.reinitialize:
             if files is not None and files.has("initial"):
                 self._snapshots["initial"] = files.load_variables("initial", self.model.variables)
             else:
-                self._snapshots["initial"] = _values(self.model.variables)
+                self._snapshots["initial"] = variable_values(self.model.variables)
                 if files is not None:
                     files.save_variables("initial", self.model.variables)
         if self._resumed:
             last, best = self._resumed
-            _assign(self.model.variables, files.load_variables(last, self.model.variables))
+            assign_values(self.model.variables, files.load_variables(last, self.model.variables))
             if best is not None:
                 self._snapshots["best"] = files.load_variables(best, self.model.variables)
             log(
@@ -270,7 +239,7 @@ class SelfTrainingCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         if self._snapshots.get("best") is not None and self.best_round != self.state.completed:
-            _assign(self.model.variables, self._snapshots["best"])
+            assign_values(self.model.variables, self._snapshots["best"])
             log(
                 f"self-training: restored the weights of round {self.best_round} "
                 f"({self.settings.monitor} {self.best_value:.4f})",
@@ -286,9 +255,9 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         self._round_started = time.time()
         rounds.reseed(self.settings.seed, round_)
         if "optimizer" in self._snapshots:
-            _assign(self.model.optimizer.variables, self._snapshots["optimizer"])
+            assign_values(self.model.optimizer.variables, self._snapshots["optimizer"])
         if self.settings.reinitialize and round_ > 0:
-            _assign(self.model.variables, self._snapshots["initial"])
+            assign_values(self.model.variables, self._snapshots["initial"])
         epochs = self.plan.epochs_of(round_)
         if self.schedule is not None:
             self.schedule.set_round_steps(self._data.steps() * epochs)
@@ -314,7 +283,7 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         row.seconds = round(time.time() - (self._round_started or time.time()), 1)
         self.state.completed = round_
         if self.state.improved(value):
-            self._snapshots["best"] = _values(self.model.variables)
+            self._snapshots["best"] = variable_values(self.model.variables)
         log(
             f"self-training round {round_}: {monitor} {value:.4f} "
             f"(best {self.best_value:.4f} in round {self.best_round})",
@@ -386,7 +355,7 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         self.state.pool = [e for i, e in enumerate(self.pool) if i not in taken]
         self.pseudo_labels.extend(items)
         if items:
-            self._data.add([_inputs(p) for p in items], self._pseudo_targets(items))
+            self._data.add([pseudo_label_inputs(p) for p in items], self._pseudo_targets(items))
         self._record_selection(round_, selection, items)
         return len(items)
 
@@ -399,33 +368,11 @@ class SelfTrainingCallback(keras.callbacks.Callback):
         row.pseudo_accuracy = self._pseudo_accuracy(items)
         row.pseudo_accuracy_total = self._pseudo_accuracy(self.pseudo_labels)
         names = self.label_names or [str(c) for c in range(self._num_classes)]
-        empty = row.per_class.count(0)
-        per_class = ", ".join(f"{names[c]} {n}" for c, n in enumerate(row.per_class) if n)
-        per_class += f"{'; ' if per_class else ''}{empty} class(es) none" if empty else ""
-        accuracy = "" if row.pseudo_accuracy is None else f", pseudo-label accuracy {100 * row.pseudo_accuracy:.1f}%"
-        log(
-            f"self-training: selected {len(items)} for round {round_} ({per_class}); pool {len(self.pool):,}{accuracy}",
-            self.verbose,
-        )
-        never = row.never_predicted(names)
-        if never:
-            warn(
-                f"self-training round {round_}: no unlabelled text is predicted as {', '.join(never[:8])}, so "
-                f"{'it gets' if len(never) == 1 else 'they get'} no pseudo-labels and the rounds reinforce the other "
-                "classes; check those classes' source accuracy (train longer, or lower train.learning_rate or "
-                "train.epsilon) or set train.self_training.max_rounds lower"
-            )
-        if selection.shortfalls:
-            short = [
-                f"{names[cls]}{f' ({group})' if self.settings.per_group else ''} {available}"
-                for group, cls, available in selection.shortfalls
-            ]
-            more = f", ... ({len(short) - 8} more in rounds.json)" if len(short) > 8 else ""
-            log(
-                f"self-training: fewer than k_per_class={self.settings.k_per_class} candidates (all taken) for "
-                f"{len(short)} class(es): {', '.join(short[:8])}{more}",
-                self.verbose,
-            )
+        lines, warning = row.selection_messages(names, self.settings.k_per_class, self.settings.per_group)
+        for line in lines:
+            log(line, self.verbose)
+        if warning:
+            warn(warning)
 
     def _pseudo_accuracy(self, items):
         pairs = [(p["label"], self._gold_id(p["id"])) for p in items]

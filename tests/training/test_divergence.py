@@ -33,7 +33,7 @@ def test_hints_from_the_recipe():
     plain = DivergenceGuard.from_recipe(apply_overrides(Recipe(), ["train.learning_rate=0.02"]))
     assert plain.hints == {"train.learning_rate": 0.02, "train.dtype_policy": "float32"}
     adversarial = DivergenceGuard.from_recipe(apply_overrides(Recipe(), ["train.perturbation=adversarial"]))
-    assert adversarial.hints["train.epsilon"] == 1.0
+    assert adversarial.hints["train.epsilon"] == 0.05
 
 
 def test_fit_stops_at_the_first_non_finite_loss():

@@ -92,7 +92,7 @@ def test_paired_dataset_cycles_the_target_texts():
     source = tf.data.Dataset.from_tensor_slices(({"ids": np.arange(10)}, np.arange(10) % 2)).batch(4)
     targets = ["a", "bb", "ccc"]  # fewer texts than a batch
 
-    def preprocessor(texts):
+    def preprocessor(texts, y=None):
         return {"length": tf.strings.length(texts)}
 
     paired = paired_dataset(source, targets, preprocessor, batch_size=4, seed=0)

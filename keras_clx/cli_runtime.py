@@ -1,0 +1,58 @@
+"""What the command line needs around the API: quiet framework imports and the mapping of
+user errors to one `error: ...` line and an exit code."""
+
+import functools
+import os
+import sys
+import warnings
+
+import click
+
+
+def quiet_frameworks():
+    """Silences TensorFlow's and Keras's start-up logging and warnings."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    warnings.filterwarnings("ignore", category=UserWarning, module="keras")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+
+
+def load_frameworks():
+    """Imports Keras and keras-hub with stderr muted at the file-descriptor level:
+    TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL and would bury
+    the one-line errors. Import errors still surface as exceptions."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import keras  # noqa: F401
+        import keras_hub  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def user_errors(command):
+    """Turns `ClxError` into one line `error: ...` and its exit code (2 bad input, 3 divergence);
+    Ctrl-C into `error: interrupted` and exit code 130."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from keras_clx.errors import ClxError
+
+        try:
+            return command(*args, **kwargs)
+        except ClxError as error:
+            message = " ".join(str(error).splitlines())
+            click.echo(f"error: {message}", err=True)
+            sys.exit(getattr(error, "exit_code", 2))
+        except KeyboardInterrupt:
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
