@@ -291,26 +291,29 @@ def _write_csv(summary, path):
 
 
 def plot(summary, path):
-    """study.png: the primary metric per language, one bar per variant, error bars = std over seeds."""
+    """study.png: the primary metric per language, one marker per variant with the seeds' std as
+    error bars (markers, not bars from 0, so that differences of a point stay visible)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     metric = summary["primary_metric"]
     languages = [e["language"] for e in summary["languages"]] + [AVERAGE]
     variants = summary["variants"]
-    figure = Figure(figsize=(max(6, 1.2 * len(languages) * max(1, len(variants)) / 2 + 2), 4), dpi=100)
+    figure = Figure(figsize=(min(14, max(6, 0.9 * len(languages) + 3)), 4.5), dpi=100)
     FigureCanvasAgg(figure)
     axis = figure.subplots()
-    width = 0.8 / len(variants)
+    width = 0.7 / len(variants)
     x = np.arange(len(languages))
     for i, variant in enumerate(variants):
         entries = [summary["scores"][metric][lang][variant] for lang in languages]
         means = [100 * e["mean"] if e["mean"] is not None else np.nan for e in entries]
         stds = [100 * (e["std"] or 0.0) for e in entries]
-        axis.bar(x + (i - (len(variants) - 1) / 2) * width, means, width, yerr=stds, capsize=3, label=variant)
-    axis.set_xticks(x, languages)
+        offset = x + (i - (len(variants) - 1) / 2) * width
+        axis.errorbar(offset, means, yerr=stds, fmt="o", markersize=4, capsize=2, label=variant)
+    axis.set_xticks(x, languages, rotation=30 if len(languages) > 6 else 0)
+    axis.grid(axis="y", alpha=0.3)
     axis.set_ylabel(f"{metric} (%)")
     axis.set_title(f"{summary['title'] or summary['recipe']}: mean ± std over seeds", fontsize=9)
-    axis.legend(fontsize=8)
+    axis.legend(fontsize=7, ncol=min(4, len(variants)))
     figure.tight_layout()
     figure.savefig(path)
