@@ -26,8 +26,12 @@ class TransferGuard(keras.callbacks.Callback):
     """Warns once when the transfer step's perturbation looks too large.
 
     Args:
-        loss_ratio: warn when the epoch's `adv_loss / clean_loss` exceeds it
-            (adversarial and random perturbations; VAT's KL is not comparable).
+        loss_ratio: warn when the epoch's `adv_loss / clean_loss` exceeds it while the
+            perturbed loss is still at least `chance_loss` x the loss of a uniform guess,
+            log(classes): the perturbation erases the input (adversarial and random
+            perturbations; VAT's KL is not comparable). A small clean loss that the
+            perturbation doubles late in training is adversarial training working.
+        chance_loss: that fraction of log(classes).
         chance_margin: warn when the training accuracy stays below chance (1 / number
             of classes) plus this margin for `chance_epochs` epochs after the first.
         chance_epochs: how many consecutive epochs (after the first) at chance make a
@@ -36,9 +40,10 @@ class TransferGuard(keras.callbacks.Callback):
         stream: where the lines go (default `sys.stderr`).
     """
 
-    def __init__(self, loss_ratio=2.0, chance_margin=0.05, chance_epochs=2, verbose=1, stream=None):
+    def __init__(self, loss_ratio=2.0, chance_loss=0.8, chance_margin=0.05, chance_epochs=2, verbose=1, stream=None):
         super().__init__()
         self.loss_ratio = loss_ratio
+        self.chance_loss = chance_loss
         self.chance_margin = chance_margin
         self.chance_epochs = chance_epochs
         self._at_chance = 0  # consecutive epochs (after the first) near chance
@@ -58,10 +63,11 @@ class TransferGuard(keras.callbacks.Callback):
     def symptom(self, epoch, logs, config):
         """The symptom the epoch's `logs` show, as text, or `None`."""
         clean, perturbed = logs.get("clean_loss"), logs.get("adv_loss")
-        if config.perturbation != "virtual" and clean is not None and perturbed is not None:
-            if perturbed > self.loss_ratio * max(clean, 1e-8):
-                return f"the perturbed loss is {perturbed / max(clean, 1e-8):.1f}x the clean loss in epoch {epoch + 1}"
         classes = getattr(self.model, "num_classes", None)
+        floor = self.chance_loss * math.log(classes) if classes and classes > 1 else 0.0
+        if config.perturbation != "virtual" and clean is not None and perturbed is not None:
+            if perturbed > self.loss_ratio * max(clean, 1e-8) and perturbed >= floor:
+                return f"the perturbed loss is {perturbed / max(clean, 1e-8):.1f}x the clean loss in epoch {epoch + 1}"
         accuracy = logs.get("accuracy")
         near = epoch >= 1 and classes and accuracy is not None and accuracy < 1 / classes + self.chance_margin
         self._at_chance = self._at_chance + 1 if near else 0

@@ -50,6 +50,18 @@ def test_warns_once_when_the_perturbed_loss_stays_far_above_the_clean_loss():
     assert [entry["perturbation_warning"] for entry in logs] == [1.0, 1.0, 1.0]
 
 
+def test_silent_when_a_small_clean_loss_is_doubled_late_in_training():
+    """Adversarial training at work (measured on UMSAB at the default ε: clean 0.27, perturbed 0.54
+    in epoch 5): the perturbed examples are still far from a uniform guess (log 3 = 1.10)."""
+    late = [
+        dict(HEALTHY[0]),
+        {**HEALTHY[2], "clean_loss": 0.27, "adv_loss": 0.54},
+        {**HEALTHY[2], "clean_loss": 0.1, "adv_loss": 0.3},
+    ]
+    guard, text, _ = run_guard(late)
+    assert guard.warning is None and "warning" not in text
+
+
 def test_warns_when_accuracy_stays_at_chance_after_the_first_epoch():
     history = [dict(e, accuracy=0.34) for e in HEALTHY]
     guard, text, logs = run_guard(history)
