@@ -183,7 +183,20 @@ def tags_to_spans(words, tags):
     return [Span(words[start][1], words[end - 1][2], label) for label, start, end in tag_chunks(tags)]
 
 
-class IOBLabels:
+class _TagSet:
+    """Tag names <-> ids (`names[i]` is tag `i`)."""
+
+    def __len__(self):
+        return len(self.names)
+
+    def encode(self, tags):
+        return [self.ids[tag] for tag in tags]
+
+    def decode(self, ids):
+        return [self.names[i] for i in ids]
+
+
+class IOBLabels(_TagSet):
     """IOB2 tag set of some entity types: `["O", "B-T1", "I-T1", "B-T2", ...]`.
 
     `names[i]` is the tag of id `i`, `ids[tag]` the id of a tag; `"O"` is id 0.
@@ -197,17 +210,8 @@ class IOBLabels:
         self.names = ["O"] + [f"{prefix}-{t}" for t in types for prefix in "BI"]
         self.ids = {name: i for i, name in enumerate(self.names)}
 
-    def __len__(self):
-        return len(self.names)
 
-    def encode(self, tags):
-        return [self.ids[tag] for tag in tags]
-
-    def decode(self, ids):
-        return [self.names[i] for i in ids]
-
-
-class PlainTags:
+class PlainTags(_TagSet):
     """A plain per-word tag set without IOB structure (UD POS): `names[i]` is tag `i`."""
 
     types = ()
@@ -218,12 +222,3 @@ class PlainTags:
             raise ValueError(f"tags must be distinct and non-empty, got {names}")
         self.names = names
         self.ids = {name: i for i, name in enumerate(names)}
-
-    def __len__(self):
-        return len(self.names)
-
-    def encode(self, tags):
-        return [self.ids[tag] for tag in tags]
-
-    def decode(self, ids):
-        return [self.names[i] for i in ids]
