@@ -277,9 +277,11 @@ def test_a_tiny_study_runs_every_cell_and_continues_after_an_interrupt(tmp_path,
     args = {"seeds": [0, 1], "vary": ["train.perturbation=none,random"], "overrides": TINY, "samples": 200}
     with pytest.raises(KeyboardInterrupt):
         studies.run_study("demo", out, **args)
-    assert "[cell 3/4] perturbation=random seed=0" in capfd.readouterr().err
+    # seed-major: every variant on seed 0, then on seed 1
+    assert "[cell 3/4] perturbation=none seed=1" in capfd.readouterr().err
+    assert [p for p, _ in calls[:2]] == ["perturbation=none/seed0", "perturbation=random/seed0"]
     finished = {p: (out / p / "report.json").stat().st_mtime_ns for p, _ in calls[:2]}
-    assert studies.cell_state(out / "perturbation=random/seed0") == "rerun"
+    assert studies.cell_state(out / "perturbation=none/seed1") == "rerun"
 
     calls.clear()
     monkeypatch.setattr(
@@ -291,7 +293,7 @@ def test_a_tiny_study_runs_every_cell_and_continues_after_an_interrupt(tmp_path,
         )[1],
     )
     summary = studies.run_study("demo", out, **args)
-    assert [p for p, _ in calls] == ["perturbation=random/seed0", "perturbation=random/seed1"]
+    assert [p for p, _ in calls] == ["perturbation=none/seed1", "perturbation=random/seed1"]
     assert calls[0][1]["overwrite"] and not calls[0][1]["resume"]
     assert "(done, skipped)" in capfd.readouterr().err
     assert {p: (out / p / "report.json").stat().st_mtime_ns for p in finished} == finished
