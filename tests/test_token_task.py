@@ -5,7 +5,6 @@ leave-one-out runs."""
 
 import json
 
-import keras
 import numpy as np
 import pytest
 
@@ -17,6 +16,7 @@ from keras_clx.errors import ClxError, DataError
 from keras_clx.models.backbones import build_backbone
 from keras_clx.recipes import DataConfig
 from keras_clx.tasks import get_task
+from tests.helpers import to_numpy
 
 TASK = get_task("token")
 LABELS = LabelVocabulary(["TARGET"])
@@ -42,10 +42,6 @@ VOCABULARY_TEXTS = [e.text for e in EXAMPLES] * 3 + [
     "the service was slow but the sushi rolls were great",
     "las tapas y la sangría",
 ]
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(x)
 
 
 @pytest.fixture(scope="module", params=["bert_tiny", "xlmr_tiny"])

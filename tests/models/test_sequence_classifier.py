@@ -6,10 +6,7 @@ from keras_clx.data.demo import make_demo_corpus
 from keras_clx.errors import ClxError
 from keras_clx.models.backbones import build_backbone
 from keras_clx.models.sequence_classifier import SequenceClassifier
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(keras.ops.stop_gradient(x))
+from tests.helpers import run_model_saving_test, to_numpy
 
 
 @pytest.fixture(scope="module", params=["bert_tiny", "xlmr_tiny"])
@@ -48,13 +45,8 @@ def test_embedding_path_matches_the_model(trained):
 
 def test_keras_save_and_load_gives_identical_predictions(trained, tmp_path):
     model, texts = trained
-    model.save(tmp_path / "model.keras")
-    restored = keras.saving.load_model(tmp_path / "model.keras", compile=False)
-    assert isinstance(restored, SequenceClassifier)
     # Identical up to float32 rounding (TF may fuse the reloaded graph differently).
-    np.testing.assert_allclose(
-        restored.predict(texts[:8], verbose=0), model.predict(texts[:8], verbose=0), rtol=0, atol=1e-6
-    )
+    run_model_saving_test(model, texts[:8], tmp_path, SequenceClassifier)
 
 
 def test_local_preset_directory_round_trip(trained, tmp_path):

@@ -7,6 +7,7 @@ from keras_clx.data.records import Example, Span
 from keras_clx.data.token_pipeline import encode_examples
 from keras_clx.models.backbones import build_backbone
 from keras_clx.models.token_classifier import TokenAccuracy, TokenClassifier
+from tests.helpers import run_model_saving_test, to_numpy
 
 TAGS = IOBLabels(["TARGET"])
 X = IGNORE_INDEX
@@ -23,10 +24,6 @@ EXAMPLES = [
     Example("Nothing to say.", "en", "2", spans=()),
     Example("The wine list is long.", "en", "3", spans=(T(4, 13),)),
 ] * 4
-
-
-def to_numpy(x):
-    return keras.ops.convert_to_numpy(keras.ops.stop_gradient(x))
 
 
 def log_softmax(logits):
@@ -94,10 +91,7 @@ def test_classify_matches_the_model_and_features_are_a_masked_mean(classifier):
 
 def test_keras_save_and_load_gives_identical_predictions(classifier, tmp_path):
     model, x, _ = classifier
-    model.save(tmp_path / "model.keras")
-    restored = keras.saving.load_model(tmp_path / "model.keras", compile=False)
-    assert isinstance(restored, TokenClassifier)
+    restored = run_model_saving_test(model, x, tmp_path, TokenClassifier)
     assert restored.num_classes == model.num_classes
-    np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=0, atol=1e-6)
     restored.compile()
     assert restored.loss.ignore_class == IGNORE_INDEX
