@@ -48,21 +48,6 @@ def shared_data():
 @pytest.fixture
 def tiny_recipe():
     """A demo recipe small enough to train in seconds (callable: extra overrides)."""
-    from keras_clx.recipes import apply_overrides, load_recipe
+    from tests.helpers import tiny_demo_recipe
 
-    def make(*overrides):
-        recipe = load_recipe(str(REPO_ROOT / "recipes" / "demo.py"))
-        recipe.data.options = dict(train_size=96, dev_size=16, test_size=24, unlabeled_size=32)
-        return apply_overrides(
-            recipe,
-            [
-                "model.sequence_length=16",
-                "model.vocabulary_size=300",
-                "train.epochs=1",
-                "train.batch_size=16",
-                "eval.batch_size=32",
-                *overrides,
-            ],
-        )
-
-    return make
+    return tiny_demo_recipe

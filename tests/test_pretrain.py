@@ -1,5 +1,6 @@
 """Masked-LM pretraining: sampling rates, masking, loss, resumption, the preset it writes, `fit` chaining."""
 
+import functools
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 from keras_clx.cli import main
 from keras_clx.pretraining.masking import mask_tokens
 from keras_clx.pretraining.sampling import sample_epoch, sampling_rates
+from tests.helpers import tiny_demo_recipe
 
 PRETRAIN = [
     "model.pretrain.epochs=2",
@@ -68,24 +70,7 @@ def pretrained(tmp_path_factory, request):
 
 @pytest.fixture(scope="module")
 def tiny_recipe_module():
-    from keras_clx.recipes import apply_overrides, load_recipe
-
-    def make(*overrides):
-        recipe = load_recipe("recipes/demo.py")
-        recipe.data.options = dict(train_size=96, dev_size=16, test_size=24, unlabeled_size=64)
-        return apply_overrides(
-            recipe,
-            [
-                "model.sequence_length=16",
-                "model.vocabulary_size=300",
-                "train.epochs=1",
-                "train.batch_size=16",
-                "eval.batch_size=32",
-                *overrides,
-            ],
-        )
-
-    return make
+    return functools.partial(tiny_demo_recipe, unlabeled_size=64)
 
 
 def test_mlm_loss_falls_and_every_language_is_scored(pretrained):
