@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # The studies behind docs/results.md: real data from $CLX_DATA_DIR, small from-scratch
 # encoders, 3 seeds. Each study resumes where it stopped; `keras-clx study --report DIR`
-# re-aggregates one. Usage: tools/results_studies.sh [umsab|mtod|semeval_polarity|semeval_targets] ...
+# re-aggregates one. Usage: tools/results_studies.sh [umsab|mtod|semeval_polarity|semeval_targets|umsab_defaults|mtod_cs|semeval_cs] ...
 set -euo pipefail
 OUT=${OUT:-studies}
 SEEDS=${SEEDS:-0,1,2}
 ADV="train.perturbation=adversarial"
 ST="train.self_training.enabled=true"
 IW="train.instance_weighting=cosine"
+NO_CS="train.code_switch.enabled=false"
 
 study() {  # name recipe [keras-clx study options...]
   local name=$1 recipe=$2; shift 2
   keras-clx study "$recipe" --seeds "$SEEDS" --out "$OUT/$name" "$@"
 }
 
-for which in "${@:-umsab mtod semeval_polarity semeval_targets}"; do
+for which in ${@:-umsab mtod semeval_polarity semeval_targets umsab_defaults mtod_cs semeval_cs}; do
   case $which in
     umsab|mtod)
       recipe=recipes/$which.py
@@ -27,13 +28,25 @@ for which in "${@:-umsab mtod semeval_polarity semeval_targets}"; do
         --variant "all-three: $ADV $ST $IW" ;;
     semeval_polarity)
       study semeval_polarity recipes/semeval_iw.py --set data.task=sequence --set train.instance_weighting=none \
+        --set model.backbone=bert_tiny \
         --variant "vanilla:" --variant "adversarial: $ADV" --variant "adv+st: $ADV $ST" \
-        --variant "iw-cosine: $IW" --variant "all-three: $ADV $ST $IW" ;;
+        --variant "iw-cosine: $IW" --variant "random: train.perturbation=random" \
+        --variant "all-three: $ADV $ST $IW" ;;
     semeval_targets)
-      study semeval_targets recipes/semeval_iw.py --set train.instance_weighting=none \
-        --variant "vanilla:" --variant "adversarial: $ADV" --variant "iw-cosine: $IW" \
-        --variant "iw-euclidean: train.instance_weighting=euclidean" \
+      study semeval_targets recipes/semeval_iw.py --set train.instance_weighting=none --set model.backbone=bert_tiny \
+        --variant "vanilla:" --variant "adversarial: $ADV" --variant "random: train.perturbation=random" \
+        --variant "iw-cosine: $IW" --variant "iw-euclidean: train.instance_weighting=euclidean" \
         --variant "iw-coral: train.instance_weighting=coral" ;;
+    umsab_defaults)  # today's defaults (gradient clipping on) and the self-training settings
+      study umsab_defaults recipes/umsab.py \
+        --variant "vanilla:" --variant "adversarial: $ADV" --variant "adv+st: $ADV $ST" \
+        --variant "adv+st-k100: $ADV $ST train.self_training.k_per_class=100" ;;
+    mtod_cs)  # dictionary code-switching (docs/code_switching.md)
+      study mtod_cs recipes/mtod_cs.py --set data.max_eval_examples=2000 \
+        --variant "vanilla: $NO_CS" --variant "code-switch:" --variant "cs+adv+st: $ADV $ST" ;;
+    semeval_cs)
+      study semeval_cs recipes/semeval_cs.py --set model.backbone=bert_tiny \
+        --variant "vanilla: $NO_CS" --variant "code-switch:" --variant "cs+adversarial: $ADV" ;;
     *) echo "unknown study $which" >&2; exit 2 ;;
   esac
 done
