@@ -151,6 +151,7 @@ RULES = {
     "model.pretrain.alpha": number(0, 1),
     "model.pretrain.heldout_fraction": number(0, 1, high_open=True),
     "model.pretrain.max_heldout": integer(0),
+    "model.pretrain.code_switch_copies": integer(0),
     "train.batch_size": integer(1),
     "train.learning_rate": number(0, low_open=True),
     "train.epochs": integer(1),

@@ -42,6 +42,7 @@ class PretrainConfig(_Section):
     alpha: float = 0.7  # language sampling p_l ~ n_l ** alpha (XLM-R: 0.3)
     heldout_fraction: float = 0.05  # per language, for the masked-token accuracy report
     max_heldout: int = 200  # per language
+    code_switch_copies: int = 0  # switched copies of each source text (train.code_switch's dictionaries and rate)
 
 
 @dataclasses.dataclass

@@ -185,3 +185,28 @@ def test_empty_text_file_is_a_one_line_error(tmp_path):
         ["--quiet", "pretrain", "recipes/demo.py", "--out", str(tmp_path / "p"), "--text", str(tmp_path / "th.txt")],
     )
     assert result.exit_code == 2 and "th.txt: text file is empty" in result.output
+
+
+def test_code_switched_copies_join_the_pretraining_text(tmp_path):
+    from keras_clx.data.demo import make_demo_corpus
+    from keras_clx.pretraining.texts import recipe_texts
+
+    recipe = tiny_demo_recipe("model.pretrain.code_switch_copies=2", "train.code_switch.rate=1.0")
+    corpus = make_demo_corpus(**recipe.data.options)
+    source = [e.text for e in corpus.train]
+    pairs = set()  # a lexicon aligning the first test sentences word by word
+    for s, t in zip(corpus.languages["source"].test[:8], corpus.languages["near"].test[:8]):
+        pairs.update(zip(s.text.split(), t.text.split()))
+    (tmp_path / "near.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in pairs), encoding="utf-8")
+    recipe.train.code_switch.dictionaries = {"near": str(tmp_path / "near.tsv")}
+
+    texts = recipe_texts(recipe, corpus)
+    switched = texts.pop("source>switched")
+    assert texts["source"] == source and set(texts) == {"source", *corpus.targets}
+    assert len(switched) == 2 * len(source)
+    lexicon = {a for a, _ in pairs}
+    changed = [(a, b) for a, b in zip(source * 2, switched) if a != b]
+    assert changed and all(set(a.split()) & lexicon for a, _ in changed)
+    assert recipe_texts(recipe, corpus)["source>switched"] == switched  # seeded
+    recipe.model.pretrain.code_switch_copies = 0
+    assert "source>switched" not in recipe_texts(recipe, corpus)

@@ -3,7 +3,7 @@
 import copy
 
 from keras_clx.pretraining.masked_lm import fingerprint, pretrain, read_state
-from keras_clx.pretraining.texts import corpus_texts
+from keras_clx.pretraining.texts import recipe_texts
 
 PRETRAINED_DIR = "pretrained"
 
@@ -15,7 +15,7 @@ def pretrain_before_fit(recipe, corpus, directory, verbose=1):
     if not recipe.model.pretrain.enabled:
         return recipe
     target = directory / PRETRAINED_DIR
-    texts = corpus_texts(corpus)
+    texts = recipe_texts(recipe, corpus)
     state = read_state(target)
     stale = state is not None and state["fingerprint"] != fingerprint(recipe, texts)
     pretrain(recipe, target, texts=texts, resume=not stale, overwrite=stale, verbose=verbose)

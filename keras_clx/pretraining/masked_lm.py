@@ -27,11 +27,12 @@ import keras_hub
 import numpy as np
 
 from keras_clx.console import log
+from keras_clx.data.datasets import load_corpus
 from keras_clx.errors import ClxError
 from keras_clx.models.backbones import backbone_family, build_backbone
 from keras_clx.pretraining.masking import mask_tokens
 from keras_clx.pretraining.sampling import sample_epoch, sampling_rates
-from keras_clx.pretraining.texts import corpus_texts, split_heldout
+from keras_clx.pretraining.texts import recipe_texts, split_heldout
 
 STATE_FILE = "state.json"
 REPORT_FILE = "pretrain.json"
@@ -181,16 +182,15 @@ def pretrain(recipe, out_dir, texts=None, resume=False, overwrite=False, verbose
     """Masked-LM pretraining of `recipe.model.backbone` (settings: `recipe.model.pretrain`).
 
     `texts`: `{language: texts}`; default: the recipe corpus's source training text and
-    target unlabelled text. `resume`: continue from the last epoch checkpoint in `out_dir`.
+    target unlabelled text (`recipe_texts`: with code-switched source copies when
+    `model.pretrain.code_switch_copies` is set). `resume`: continue from the last epoch checkpoint in `out_dir`.
     `stop_after_epoch`: end this call after that epoch (the schedule still spans all epochs).
     Returns a `PretrainResult` (`complete=False` when stopped early).
     """
     started = time.time()
     config, seed = recipe.model.pretrain, recipe.train.seed
     if texts is None:
-        from keras_clx.data.datasets import load_corpus
-
-        texts = corpus_texts(load_corpus(recipe.data, seed=seed))
+        texts = recipe_texts(recipe, load_corpus(recipe.data, seed=seed))
     texts = {lang: items for lang, items in texts.items() if items}
     if not texts:
         raise ClxError("no text to pretrain on")

@@ -1,10 +1,15 @@
-"""Pretraining text per language: the recipe's corpus or `lang=path` files, and a held-out split."""
+"""Pretraining text per language: the recipe's corpus (with code-switched source copies) or
+`lang=path` files, and a held-out split."""
 
 import pathlib
 
 import numpy as np
 
+from keras_clx.data.code_switch import CodeSwitcher
+from keras_clx.data.dictionaries import load_dictionaries
 from keras_clx.errors import DataError
+
+SWITCHED = "{source}>switched"  # the name under which a source's code-switched copies are sampled
 
 
 def corpus_texts(corpus):
@@ -15,6 +20,30 @@ def corpus_texts(corpus):
     for lang in corpus.targets:
         texts.setdefault(lang, []).extend(e.text for e in corpus.unlabeled(lang))
     return {lang: [t for t in items if t.strip()] for lang, items in texts.items()}
+
+
+def recipe_texts(recipe, corpus):
+    """`corpus_texts`, plus `model.pretrain.code_switch_copies` code-switched copies of each
+    source training text (translation-language-model style mixing) under `<source>>switched`."""
+    texts = corpus_texts(corpus)
+    copies = recipe.model.pretrain.code_switch_copies
+    if copies:
+        config = recipe.train.code_switch
+        spec = config.dictionaries or {lang: "muse" for lang in corpus.targets}
+        switcher = CodeSwitcher(
+            load_dictionaries(spec, recipe.data.data_dir), config.rate, config.languages_per_sentence, recipe.train.seed
+        )
+        texts.update(switched_copies(texts, corpus.sources, switcher, copies))
+    return texts
+
+
+def switched_copies(texts, sources, switcher, copies):
+    """`{"<source>>switched": texts}`: `copies` seeded code-switched versions of each source text."""
+    return {
+        SWITCHED.format(source=source): [switcher.switch_text(t, draw) for draw in range(copies) for t in texts[source]]
+        for source in sources
+        if texts.get(source)
+    }
 
 
 def parse_text_spec(spec):
