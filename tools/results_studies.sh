@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The studies behind docs/results.md: real data from $CLX_DATA_DIR, small from-scratch
 # encoders, 3 seeds. Each study resumes where it stopped; `keras-clx study --report DIR`
-# re-aggregates one. Usage: tools/results_studies.sh [umsab|mtod|semeval_polarity|semeval_targets|umsab_defaults|mtod_cs|semeval_cs] ...
+# re-aggregates one. Usage: tools/results_studies.sh [umsab|mtod|semeval_polarity|semeval_targets|umsab_defaults|mtod_cs|semeval_cs|
+#   pretrain_mtod|pretrain_semeval] ...
 set -euo pipefail
 OUT=${OUT:-studies}
 SEEDS=${SEEDS:-0,1,2}
@@ -9,13 +10,14 @@ ADV="train.perturbation=adversarial"
 ST="train.self_training.enabled=true"
 IW="train.instance_weighting=cosine"
 NO_CS="train.code_switch.enabled=false"
+PRE_CS="train.code_switch.enabled=true model.pretrain.code_switch_copies=2"
 
 study() {  # name recipe [keras-clx study options...]
   local name=$1 recipe=$2; shift 2
   keras-clx study "$recipe" --seeds "$SEEDS" --out "$OUT/$name" "$@"
 }
 
-for which in ${@:-umsab mtod semeval_polarity semeval_targets umsab_defaults mtod_cs semeval_cs}; do
+for which in ${@:-umsab mtod semeval_polarity semeval_targets umsab_defaults mtod_cs semeval_cs pretrain_mtod pretrain_semeval}; do
   case $which in
     umsab|mtod)
       recipe=recipes/$which.py
@@ -47,6 +49,17 @@ for which in ${@:-umsab mtod semeval_polarity semeval_targets umsab_defaults mto
     semeval_cs)
       study semeval_cs recipes/semeval_cs.py --set model.backbone=bert_tiny \
         --variant "vanilla: $NO_CS" --variant "code-switch:" --variant "cs+adversarial: $ADV" ;;
+    pretrain_mtod)  # masked-LM pretraining on all languages' text (docs/pretraining.md)
+      study pretrain_mtod recipes/mtod_pretrain.py --set model.backbone=bert_tiny --set train.learning_rate=2e-3 \
+        --set train.epochs=4 --set data.max_eval_examples=2000 --set model.pretrain.steps_per_epoch=600 \
+        --variant "vanilla: model.pretrain.enabled=false" --variant "pretrain:" --variant "pretrain+cs: $PRE_CS" \
+        --variant "pretrain+cs+adv+st: $PRE_CS $ADV $ST" ;;
+    pretrain_semeval)
+      study pretrain_semeval recipes/semeval_iw.py --set train.instance_weighting=none --set model.backbone=bert_tiny \
+        --set model.pretrain.epochs=4 --set model.pretrain.learning_rate=1e-3 \
+        --variant "vanilla:" --variant "pretrain: model.pretrain.enabled=true" \
+        --variant "pretrain+cs: model.pretrain.enabled=true $PRE_CS" \
+        --variant "pretrain+cs+adversarial: model.pretrain.enabled=true $PRE_CS $ADV" ;;
     *) echo "unknown study $which" >&2; exit 2 ;;
   esac
 done
