@@ -105,14 +105,15 @@ def fit(ctx, recipe, overrides, out, data_dir, overwrite, resume):
 def pretrain(ctx, recipe, overrides, out, texts, data_dir, resume, overwrite, stop_after_epoch):
     """Masked-LM pretraining of RECIPE's backbone on every language's unlabelled text (settings: model.pretrain.*)."""
     from keras_clx import recipes
-    from keras_clx.pretraining.texts import read_text_files
 
     loaded = recipes.load_recipe(recipe, overrides)
     if data_dir:
         loaded.data.data_dir = data_dir
-    files = read_text_files(texts) if texts else None
     load_frameworks()
     from keras_clx.pretraining import pretrain as run_pretraining
+    from keras_clx.pretraining.texts import read_text_files
+
+    files = read_text_files(texts) if texts else None
 
     result = run_pretraining(
         loaded,
