@@ -22,6 +22,7 @@ import os
 import pathlib
 
 from keras_clx.data.iob import split_words
+from keras_clx.data.languages import CODES
 from keras_clx.errors import DataError
 
 MUSE_DIR = "muse_dictionaries/dict"
@@ -52,13 +53,20 @@ class Dictionary:
 
 
 def muse_path(language, data_dir=None):
-    """The MUSE file `en-<language>.dict` under `data_dir` (default `$CLX_DATA_DIR`)."""
+    """The MUSE file `en-<code>.dict` under `data_dir` (default `$CLX_DATA_DIR`); `language` is a
+    code (`ar`) or the English name some data sets use (`arabic`)."""
     root = data_dir or os.environ.get("CLX_DATA_DIR")
     if not root:
         raise DataError(f"dictionary 'muse' for {language!r} needs CLX_DATA_DIR (or data.data_dir)")
-    path = pathlib.Path(root) / MUSE_DIR / f"en-{language}.dict"
+    folder = pathlib.Path(root) / MUSE_DIR
+    path = folder / f"en-{CODES.get(str(language).lower(), language)}.dict"
     if not path.is_file():
-        raise DataError("MUSE dictionary not found", path=path)
+        have = sorted(p.stem.split("-", 1)[1] for p in folder.glob("en-*.dict"))
+        raise DataError(
+            f"MUSE dictionary not found (train.code_switch.dictionaries names a file per language; MUSE has: "
+            f"{', '.join(have) or 'none'})",
+            path=path,
+        )
     return path
 
 

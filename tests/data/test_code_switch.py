@@ -55,6 +55,12 @@ def test_missing_muse_dictionary_names_the_path(tmp_path, monkeypatch):
     monkeypatch.setenv("CLX_DATA_DIR", str(tmp_path))
     with pytest.raises(DataError, match="en-xx.dict"):
         read_dictionary("muse", "xx")
+    (tmp_path / "muse_dictionaries" / "dict").mkdir(parents=True)
+    write(tmp_path / "muse_dictionaries" / "dict" / "en-ar.dict", "كتاب @ book\n")
+    with pytest.raises(DataError, match=r"en-xx.dict: MUSE dictionary not found .*MUSE has: ar\)"):
+        read_dictionary("muse", "xx")
+    # a data set's English language name finds the dictionary of its code (UMSAB's `arabic`)
+    assert read_dictionary("muse", "arabic").translations("book") == ("كتاب",)
 
 
 WORDS = ["set", "an", "alarm", "for", "eight", "am", "cheese", "pizza", "wine"]
