@@ -32,8 +32,7 @@ for which in ${@:-umsab mtod semeval_polarity semeval_targets umsab_defaults mto
       study semeval_polarity recipes/semeval_iw.py --set data.task=sequence --set train.instance_weighting=none \
         --set model.backbone=bert_tiny \
         --variant "vanilla:" --variant "adversarial: $ADV" --variant "adv+st: $ADV $ST" \
-        --variant "iw-cosine: $IW" --variant "random: train.perturbation=random" \
-        --variant "all-three: $ADV $ST $IW" ;;
+        --variant "iw-cosine: $IW" --variant "all-three: $ADV $ST $IW" ;;
     semeval_targets)
       study semeval_targets recipes/semeval_iw.py --set train.instance_weighting=none --set model.backbone=bert_tiny \
         --variant "vanilla:" --variant "adversarial: $ADV" --variant "random: train.perturbation=random" \
