@@ -158,15 +158,10 @@ def evaluate(ctx, run_dir, overrides, split, data_dir):
 
 
 def _read_lines(path):
-    from keras_clx.errors import DataError
+    """`(line number, line)` of every non-blank line of a UTF-8 file."""
+    from keras_clx.data.readers import numbered_lines
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            return [line.rstrip("\n") for line in f if line.strip()]
-    except FileNotFoundError:
-        raise DataError("file not found", path=path) from None
-    except UnicodeDecodeError as error:
-        raise DataError(f"not valid UTF-8 ({error.reason} at byte {error.start})", path=path) from None
+    return [(number, line) for number, line in numbered_lines(path) if line.strip()]
 
 
 def _split_pair(line, path, number):
@@ -223,10 +218,11 @@ def predict(ctx, run_dir, saved_model, texts, pairs, input_path, batch_size):
         raise ClxError("this model classifies sentence pairs: give --pair with every --text")
     if pairs and not is_pair:
         raise ClxError("--pair needs a sentence-pair model (data.task=pair)")
-    lines = _read_lines(input_path) if input_path else []
+    numbered = _read_lines(input_path) if input_path else []
+    lines = [line for _, line in numbered]
     second = list(pairs)
     if is_pair:
-        second += [_split_pair(line, input_path, number) for number, line in enumerate(lines, 1)]
+        second += [_split_pair(line, input_path, number) for number, line in numbered]
         lines = [line.split("\t", 1)[0] for line in lines]
     texts = list(texts) + lines
     if not texts:
@@ -277,7 +273,7 @@ def export(ctx, run_dir, out, name, version, overwrite, verify_input, sample_siz
     load_frameworks()
     from keras_clx.serving.export import export_run
 
-    texts = _read_lines(verify_input) if verify_input else None
+    texts = [line for _, line in _read_lines(verify_input)] if verify_input else None
     if texts is not None:  # a pair model verifies on text<TAB>second text lines
         texts = [tuple(t.split("\t", 1)) if "\t" in t else t for t in texts]
     result = export_run(

@@ -165,7 +165,8 @@ def test_fit_chains_pretraining_into_the_run_directory(backbone, tiny_recipe_mod
 @pytest.mark.parametrize(
     "spec, message",
     [
-        ("es=/nonexistent/es.txt", "/nonexistent/es.txt: cannot read text file"),
+        ("es=/nonexistent/es.txt", "/nonexistent/es.txt: file not found"),
+        ("es=/", "/: is a directory, expected a file"),
         ("=x.txt", "is not of the form LANG=PATH"),
     ],
 )
@@ -178,7 +179,13 @@ def test_bad_text_file_is_a_one_line_error(spec, message, tmp_path):
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_empty_text_file_is_a_one_line_error(tmp_path):
+def test_empty_or_undecodable_text_file_is_a_one_line_error(tmp_path):
+    (tmp_path / "es.txt").write_bytes(b"\xef\xbb\xbfhola\r\n\xe9t\xe9\n")  # a BOM, CRLF, then Latin-1
+    result = CliRunner().invoke(
+        main,
+        ["--quiet", "pretrain", "recipes/demo.py", "--out", str(tmp_path / "p"), "--text", str(tmp_path / "es.txt")],
+    )
+    assert result.exit_code == 2 and "es.txt:2: not valid UTF-8" in result.output
     (tmp_path / "th.txt").write_text("\n\n")
     result = CliRunner().invoke(
         main,

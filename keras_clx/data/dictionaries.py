@@ -23,6 +23,7 @@ import pathlib
 
 from keras_clx.data.iob import split_words
 from keras_clx.data.languages import CODES
+from keras_clx.data.readers import numbered_lines
 from keras_clx.errors import DataError
 
 MUSE_DIR = "muse_dictionaries/dict"
@@ -102,30 +103,29 @@ def read_dictionary(path, language, order="auto", lowercase=True):
     if order not in ("auto", "target-source", "source-target"):
         raise DataError(f"dictionary order must be auto, target-source or source-target, got {order!r}")
     path = muse_path(language) if str(path) == "muse" else pathlib.Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DataError("dictionary file not found", path=path)
     entries, skipped = {}, 0
-    with open(path, encoding="utf-8") as f:
-        for number, raw in enumerate(f, start=1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            pair = _parse(raw.rstrip("\n\r"), order)
-            if pair is None:
-                raise DataError(
-                    f"not a dictionary line (expected 'target @ source', 'source target' or "
-                    f"'source<TAB>target'): {line[:60]!r}",
-                    path=path,
-                    line=number,
-                )
-            source, target = pair
-            words = split_words(source.lower() if lowercase else source)
-            if len(words) != 1:
-                skipped += 1
-                continue
-            known = entries.setdefault(words[0][0], [])
-            if target not in known:
-                known.append(target)
+    for number, raw in numbered_lines(path):  # UTF-8 (a byte-order mark and CRLF endings allowed)
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        pair = _parse(raw, order)
+        if pair is None:
+            raise DataError(
+                f"not a dictionary line (expected 'target @ source', 'source target' or "
+                f"'source<TAB>target'): {line[:60]!r}",
+                path=path,
+                line=number,
+            )
+        source, target = pair
+        words = split_words(source.lower() if lowercase else source)
+        if len(words) != 1:
+            skipped += 1
+            continue
+        known = entries.setdefault(words[0][0], [])
+        if target not in known:
+            known.append(target)
     return Dictionary(language, {k: tuple(v) for k, v in entries.items()}, path, skipped)
 
 

@@ -61,6 +61,8 @@ def numbered_lines(path):
         raise DataError("file not found", path) from None
     except IsADirectoryError:
         raise DataError("is a directory, expected a file", path) from None
+    except PermissionError:
+        raise DataError("cannot read the file (permission denied)", path) from None
 
 
 def _parse_spans(field, text, path, line, strict):

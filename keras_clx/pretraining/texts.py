@@ -7,6 +7,7 @@ import numpy as np
 
 from keras_clx.data.code_switch import CodeSwitcher
 from keras_clx.data.dictionaries import load_dictionaries
+from keras_clx.data.readers import numbered_lines
 from keras_clx.errors import DataError
 
 SWITCHED = "{source}>switched"  # the name under which a source's code-switched copies are sampled
@@ -61,13 +62,7 @@ def read_text_files(specs):
     texts = {}
     for spec in specs:
         lang, path = parse_text_spec(spec)
-        try:
-            with open(path, encoding="utf-8") as f:
-                lines = [line.strip() for line in f if line.strip()]
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
-            raise DataError(f"cannot read text file ({type(error).__name__})", path=path) from None
-        except UnicodeDecodeError as error:
-            raise DataError(f"not valid UTF-8 ({error.reason} at byte {error.start})", path=path) from None
+        lines = [line.strip() for _, line in numbered_lines(path) if line.strip()]
         if not lines:
             raise DataError("text file is empty", path=path)
         texts.setdefault(lang, []).extend(lines)

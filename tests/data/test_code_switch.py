@@ -51,6 +51,14 @@ def test_malformed_line_is_one_line_error_naming_file_and_line(tmp_path, bad):
     assert message.startswith(f"{path}:2: ") and "\n" not in message
 
 
+def test_a_spreadsheet_tsv_with_a_byte_order_mark_and_crlf_reads_every_line(tmp_path):
+    (tmp_path / "es.tsv").write_bytes(b"\xef\xbb\xbfcasa\thouse\r\nperro\tdog\r\n")
+    assert read_dictionary(tmp_path / "es.tsv", "es").entries == {"casa": ("house",), "perro": ("dog",)}
+    (tmp_path / "latin.tsv").write_bytes(b"casa\thouse\n\xe9t\xe9\tsummer\n")
+    with pytest.raises(DataError, match=r"latin.tsv:2: not valid UTF-8"):
+        read_dictionary(tmp_path / "latin.tsv", "es")
+
+
 def test_missing_muse_dictionary_names_the_path(tmp_path, monkeypatch):
     monkeypatch.setenv("CLX_DATA_DIR", str(tmp_path))
     with pytest.raises(DataError, match="en-xx.dict"):

@@ -73,9 +73,9 @@ def test_pair_export_answers_as_the_trained_model(pair_recipe, tmp_path):
             assert [(r["text"], r["text_pair"], r["label"]) for r in rows] == [
                 (t["text"], t["text_pair"], t["label"]) for t in trained
             ]
-    (tmp_path / "bad.tsv").write_text("a\tb\nonly one\n")
+    (tmp_path / "bad.tsv").write_text("a\tb\n\nonly one\n")  # the error names the file's line, blanks counted
     out = cli.invoke(main, ["predict", str(tmp_path / "run"), "--input", str(tmp_path / "bad.tsv")])
-    assert out.exit_code == 2 and "bad.tsv:2: expected 2 non-empty tab-separated texts" in out.output
+    assert out.exit_code == 2 and "bad.tsv:3: expected 2 non-empty tab-separated texts" in out.output
     out = cli.invoke(main, ["predict", str(tmp_path / "run"), "--text", "a"])
     assert out.exit_code == 2 and "give --pair with every --text" in out.output
 
