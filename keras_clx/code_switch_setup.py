@@ -127,7 +127,7 @@ def add_challenge_rows(report, model, corpus, labels, recipe, directory, verbose
         return report
     task = get_task(recipe.data.task)
     for name, examples in build_challenge_sets(recipe, corpus, directory).items():
-        metrics = task.score(model, examples, labels, recipe.eval.batch_size)
-        report.rows.append(LanguageResult(name, "challenge", recipe.eval.split, len(examples), metrics))
+        metrics, outcomes = task.score_outcomes(model, examples, labels, recipe.eval.batch_size)
+        report.rows.append(LanguageResult(name, "challenge", recipe.eval.split, len(examples), metrics, outcomes))
         log(f"challenge {name}: {task.primary_metric} {100 * metrics[task.primary_metric]:.2f}", verbose)
     return report

@@ -130,7 +130,8 @@ def study_report(directory, samples=1000):
     for cell in cells.values():
         for language, row in cell["rows"].items():
             roles.setdefault(language, row["role"])
-    languages = [lang for role in ("source", "target") for lang, r in roles.items() if r == role]
+    # challenge rows: the code-switched test sets of `eval.code_switched`
+    languages = [lang for role in ("source", "target", "challenge") for lang, r in roles.items() if r == role]
     targets = [lang for lang in languages if roles[lang] == "target"]
     primary = plan.primary_metric if plan.primary_metric in metric_names else metric_names[0]
     summary = {
@@ -173,10 +174,17 @@ def _score_cell(entry):
     return f"{_percent(entry['mean'])}{std} (n={len(entry['seeds'])})"
 
 
+def row_order(summary):
+    """The table rows: sources, targets, the target average, then challenge sets."""
+    roles = {entry["language"]: entry["role"] for entry in summary["languages"]}
+    main = [lang for lang, role in roles.items() if role != "challenge"]
+    return [*main, AVERAGE, *(lang for lang in roles if lang not in main)]
+
+
 def format_markdown(summary):
     """study.md: one table per metric (mean ± std over seeds), then the paired differences."""
     roles = {entry["language"]: entry["role"] for entry in summary["languages"]}
-    languages = [*roles, AVERAGE]
+    languages = row_order(summary)
     cells = summary["cells"]
     seeds = ", ".join(map(str, summary["seeds"]))
     intro = (
@@ -213,7 +221,7 @@ def format_markdown(summary):
             "Difference: mean over seeds of variant - baseline; [low, high]: 95% paired bootstrap interval "
             f"({summary['bootstrap_samples']} samples; seeds drawn with replacement, then each language's "
             "examples, the same draw for variant and baseline). p: two-sided sign test over seeds x "
-            "examples (+/-: examples with fewer/more errors than the baseline, for entity F1 a positive/negative "
+            "examples (+/-: examples with fewer/more errors than the baseline; for entity F1 a positive/negative "
             "first-order effect on F1; ties dropped)."
         )
         out += [markdown_table(["language", *summary["differences"]], rows), "", note, ""]
@@ -298,7 +306,7 @@ def plot(summary, path):
     from matplotlib.figure import Figure
 
     metric = summary["primary_metric"]
-    languages = [e["language"] for e in summary["languages"]] + [AVERAGE]
+    languages = row_order(summary)
     variants = summary["variants"]
     figure = Figure(figsize=(min(14, max(6, 0.9 * len(languages) + 3)), 4.5), dpi=100)
     FigureCanvasAgg(figure)

@@ -17,7 +17,7 @@ from keras_clx.evaluation import study_stats
 from keras_clx.evaluation.entity_f1 import entity_counts, entity_scores
 from keras_clx.evaluation.metrics import accuracy, macro_f1
 from keras_clx.evaluation.report import LanguageResult, Report, read_outcomes
-from keras_clx.study_report import study_report
+from keras_clx.study_report import row_order, study_report
 
 TINY = [
     "data.options={'train_size': 32, 'dev_size': 8, 'test_size': 16, 'unlabeled_size': 16}",
@@ -76,6 +76,12 @@ def test_sign_test_is_the_exact_two_sided_binomial():
     assert study_stats.sign_test(3, 0) == pytest.approx(2 / 8)
     assert study_stats.sign_test(0, 0) == 1.0
     assert study_stats.sign_test(5, 5) == 1.0
+
+
+def test_challenge_rows_follow_the_target_average():
+    roles = [("en", "source"), ("es", "target"), ("en>es", "challenge"), ("th", "target")]
+    summary = {"languages": [{"language": lang, "role": role} for lang, role in roles]}
+    assert row_order(summary) == ["en", "es", "th", "target avg", "en>es"]
 
 
 def test_token_sign_test_follows_f1_not_the_error_count():

@@ -18,6 +18,7 @@ from keras_clx.data.dictionaries import Dictionary, read_dictionary
 from keras_clx.data.iob import spans_to_word_tags, split_words, tag_chunks
 from keras_clx.data.records import Example, Span
 from keras_clx.errors import DataError
+from keras_clx.evaluation.report import outcomes_file, read_outcomes
 
 
 def write(path, text):
@@ -207,6 +208,9 @@ def test_demo_fit_with_code_switching_adversarial_self_training_and_challenge_ro
     )
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert [r["language"] for r in report["languages"] if r["role"] == "challenge"] == [r.language for r in challenge]
+    outcomes = read_outcomes(tmp_path / "run" / outcomes_file())  # a study pairs the challenge rows too
+    assert set(outcomes) == {r.language for r in run.report.rows}
+    assert len(outcomes["source>near"]["ids"]) == len(corpus.languages["source"].test)
     files = sorted(p.name for p in (tmp_path / "run" / "challenge").iterdir())
     assert files == sorted(f"source-{lang}.test.rate1.seed0.jsonl" for lang in corpus.targets)
     switched = read_challenge_set(tmp_path / "run" / "challenge" / files[0])
