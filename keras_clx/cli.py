@@ -145,6 +145,7 @@ def evaluate(ctx, run_dir, overrides, split, data_dir):
     """Re-evaluate a trained run on every language (writes report-<split>.*)."""
     load_frameworks()
     from keras_clx import experiment, recipes
+    from keras_clx.code_switch_setup import add_challenge_rows
     from keras_clx.data.datasets import load_corpus
 
     run = experiment.load_run(run_dir)
@@ -152,7 +153,9 @@ def evaluate(ctx, run_dir, overrides, split, data_dir):
     if data_dir:
         run.recipe.data.data_dir = data_dir
     corpus = load_corpus(run.recipe.data, seed=run.recipe.train.seed)
-    report = experiment.evaluate(run.model, corpus, run.labels, run.recipe, split=split, verbose=ctx.obj["verbose"])
+    verbose = ctx.obj["verbose"]
+    report = experiment.evaluate(run.model, corpus, run.labels, run.recipe, split=split, verbose=verbose)
+    add_challenge_rows(report, run.model, corpus, run.labels, run.recipe, run.directory, verbose, split)
     report.write(run.directory, stem=f"report-{split or run.recipe.eval.split}")
     click.echo(report.format_table())
 

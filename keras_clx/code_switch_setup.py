@@ -121,13 +121,14 @@ def build_challenge_sets(recipe, corpus, directory, split=None):
     return sets
 
 
-def add_challenge_rows(report, model, corpus, labels, recipe, directory, verbose=1):
-    """Appends one `challenge` row per code-switched set to `report` (no-op when off)."""
+def add_challenge_rows(report, model, corpus, labels, recipe, directory, verbose=1, split=None):
+    """Appends one `challenge` row per code-switched set of `split` to `report` (no-op when off)."""
     if not recipe.eval.code_switched.enabled:
         return report
     task = get_task(recipe.data.task)
-    for name, examples in build_challenge_sets(recipe, corpus, directory).items():
+    split = split or recipe.eval.split
+    for name, examples in build_challenge_sets(recipe, corpus, directory, split).items():
         metrics, outcomes = task.score_outcomes(model, examples, labels, recipe.eval.batch_size)
-        report.rows.append(LanguageResult(name, "challenge", recipe.eval.split, len(examples), metrics, outcomes))
+        report.rows.append(LanguageResult(name, "challenge", split, len(examples), metrics, outcomes))
         log(f"challenge {name}: {task.primary_metric} {100 * metrics[task.primary_metric]:.2f}", verbose)
     return report

@@ -4,9 +4,11 @@ import json
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from keras_clx.cli import main
 from keras_clx.data.code_switch import (
     CodeSwitcher,
     SwitchingPreprocessor,
@@ -211,6 +213,12 @@ def test_demo_fit_with_code_switching_adversarial_self_training_and_challenge_ro
     outcomes = read_outcomes(tmp_path / "run" / outcomes_file())  # a study pairs the challenge rows too
     assert set(outcomes) == {r.language for r in run.report.rows}
     assert len(outcomes["source>near"]["ids"]) == len(corpus.languages["source"].test)
+    evaluated = CliRunner().invoke(main, ["--quiet", "evaluate", str(tmp_path / "run")])  # re-scores them alike
+    assert evaluated.exit_code == 0, evaluated.output
+    again = json.loads((tmp_path / "run" / "report-test.json").read_text())["languages"]
+    assert [(r["language"], r["metrics"]) for r in again] == [
+        (r["language"], r["metrics"]) for r in report["languages"]
+    ]
     files = sorted(p.name for p in (tmp_path / "run" / "challenge").iterdir())
     assert files == sorted(f"source-{lang}.test.rate1.seed0.jsonl" for lang in corpus.targets)
     switched = read_challenge_set(tmp_path / "run" / "challenge" / files[0])
