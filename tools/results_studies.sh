@@ -40,7 +40,7 @@ for which in ${@:-umsab mtod semeval_polarity semeval_targets umsab_defaults mto
         --variant "iw-coral: train.instance_weighting=coral" ;;
     umsab_defaults)  # today's defaults (gradient clipping on) and the self-training settings
       study umsab_defaults recipes/umsab.py \
-        --variant "vanilla:" --variant "adversarial: $ADV" --variant "adv+st: $ADV $ST" \
+        --variant "vanilla:" --variant "adversarial: $ADV" \
         --variant "adv+st-k100: $ADV $ST train.self_training.k_per_class=100" ;;
     mtod_cs)  # dictionary code-switching (docs/code_switching.md)
       study mtod_cs recipes/mtod_cs.py --set data.max_eval_examples=2000 \
