@@ -213,16 +213,16 @@ def format_markdown(summary):
                 interval = d[metric]
                 row.append(
                     f"{_percent(interval['difference'], True)} [{_percent(interval['low'], True)}, "
-                    f"{_percent(interval['high'], True)}], p={d['p_value']:.3g} "
-                    f"({d['wins']}+/{d['losses']}-)"
+                    f"{_percent(interval['high'], True)}]"
+                    + ("" if d["p_value"] is None else f", p={d['p_value']:.3g} ({d['wins']}+/{d['losses']}-)")
                 )
             rows.append(row)
         note = (
             "Difference: mean over seeds of variant - baseline; [low, high]: 95% paired bootstrap interval "
             f"({summary['bootstrap_samples']} samples; seeds drawn with replacement, then each language's "
             "examples, the same draw for variant and baseline). p: two-sided sign test over seeds x "
-            "examples (+/-: examples with fewer/more errors than the baseline; for entity F1 a positive/negative "
-            "first-order effect on F1; ties dropped)."
+            "examples (+/-: examples with fewer/more errors than the baseline, ties dropped; none for entity F1, "
+            "which does not split into per-example terms)."
         )
         out += [markdown_table(["language", *summary["differences"]], rows), "", note, ""]
     return "\n".join(out)
