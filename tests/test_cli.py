@@ -9,23 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from keras_clx.cli import main
+from tests.helpers import TINY_DATA, TINY_OVERRIDES, mtod_row, set_args
+from tests.helpers import invoke_cli as invoke
 
-TINY = [
-    "--set",
-    "data.options={'train_size': 96, 'dev_size': 16, 'test_size': 24, 'unlabeled_size': 32}",
-    "--set",
-    "model.sequence_length=16",
-    "--set",
-    "model.vocabulary_size=300",
-    "--set",
-    "train.epochs=1",
-    "--set",
-    "train.batch_size=16",
-]
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, ["--quiet", *args])
+TINY = set_args([TINY_DATA, *TINY_OVERRIDES])
 
 
 @pytest.fixture(scope="module")
@@ -99,10 +86,6 @@ def _mtod_tree(tmp_path, rows_en, rows_es):
     return tmp_path
 
 
-def row(intent, text, tag):
-    return "\t".join([intent, "", text, tag, '{"tokenizations": []}'])
-
-
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -121,13 +104,13 @@ def test_bad_input_is_one_line_and_exit_code_2(args, message, tmp_path):
 
 
 def test_data_errors_name_file_and_line(tmp_path):
-    good = [row("alarm/set_alarm", "set an alarm", "en_XX"), row("weather/find", "rain today", "en_XX")] * 10
+    good = [mtod_row("alarm/set_alarm", text="set an alarm"), mtod_row("weather/find", text="rain today")] * 10
     data = _mtod_tree(tmp_path, good + ["alarm/set_alarm\tonly two"], good)
     result = invoke("fit", "mtod", "--data-dir", str(data), "--out", str(tmp_path / "r"))
     assert result.exit_code == 2
     assert "eval-en.tsv:21:" in result.output
 
-    data = _mtod_tree(tmp_path / "b", good, good + [row("music/play", "pon musica", "es_XX")])
+    data = _mtod_tree(tmp_path / "b", good, good + [mtod_row("music/play", text="pon musica", tag="es_XX")])
     result = invoke("fit", "mtod", "--data-dir", str(data), "--set", "data.targets=es", "--out", str(tmp_path / "r2"))
     assert result.exit_code == 2
     assert "label 'music/play'" in result.output and "es/" in result.output

@@ -5,28 +5,14 @@ import hashlib
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from keras_clx import run_dir
-from keras_clx.cli import main
+from tests.helpers import TINY_OVERRIDES, set_args
+from tests.helpers import invoke_cli as invoke
 
 pytestmark = pytest.mark.one_backend
 
-DEMO = [
-    "recipes/demo.py",
-    "--set",
-    "model.sequence_length=16",
-    "--set",
-    "model.vocabulary_size=300",
-    "--set",
-    "train.epochs=1",
-    "--set",
-    "train.batch_size=16",
-]
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, ["--quiet", *args])
+DEMO = ["recipes/demo.py", *set_args(TINY_OVERRIDES)]
 
 
 def snapshot(directory):

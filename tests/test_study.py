@@ -11,21 +11,18 @@ from click.testing import CliRunner
 
 from keras_clx import study as studies
 from keras_clx.cli import main
-from keras_clx.data.records import Example
 from keras_clx.errors import ClxError
 from keras_clx.evaluation import study_stats
 from keras_clx.evaluation.entity_f1 import entity_counts, entity_scores
 from keras_clx.evaluation.metrics import accuracy, macro_f1
 from keras_clx.evaluation.report import LanguageResult, Report, read_outcomes
 from keras_clx.study_report import row_order, study_report
+from tests.helpers import TINY_OVERRIDES, target_example
 
 TINY = [
     "data.options={'train_size': 32, 'dev_size': 8, 'test_size': 16, 'unlabeled_size': 16}",
     "data.targets=near,far",
-    "model.sequence_length=16",
-    "model.vocabulary_size=300",
-    "train.epochs=1",
-    "train.batch_size=16",
+    *TINY_OVERRIDES,
 ]
 
 
@@ -55,13 +52,13 @@ def test_entity_counts_per_sentence_sum_to_entity_scores():
 
 
 def test_token_task_records_entity_counts(monkeypatch):
-    from keras_clx.data.records import LabelVocabulary, Span
+    from keras_clx.data.records import LabelVocabulary
     from keras_clx.tasks import get_task
 
     task = get_task("token")
     examples = [
-        Example("good pizza here", "en", "a", spans=(Span(5, 10, "TARGET"),)),
-        Example("nice wine", "en", "b", spans=(Span(5, 9, "TARGET"),)),
+        target_example("good pizza here", "en", "a", (5, 10)),
+        target_example("nice wine", "en", "b", (5, 9)),
     ]
     tags = [["B-TARGET", "B-TARGET", "O"], ["O", "O"]]
     monkeypatch.setattr(task, "predict_tags", lambda *args, **kwargs: [(None, t) for t in tags])

@@ -16,7 +16,7 @@ from keras_clx.errors import ClxError, DataError
 from keras_clx.models.backbones import build_backbone
 from keras_clx.recipes import DataConfig
 from keras_clx.tasks import get_task
-from tests.helpers import to_numpy
+from tests.helpers import target_example, to_numpy
 
 TASK = get_task("token")
 LABELS = LabelVocabulary(["TARGET"])
@@ -24,19 +24,15 @@ TAGS = IOBLabels(["TARGET"])
 LENGTH = 48
 
 
-def T(start, end):
-    return Span(start, end, "TARGET")
-
-
 EXAMPLES = [
     # multi-sub-word words inside a three-word target and a two-word target
-    Example("Loved the goat cheese pizza, and the wine list.", "en", "a", spans=(T(10, 27), T(37, 46))),
+    target_example("Loved the goat cheese pizza, and the wine list.", "en", "a", (10, 27), (37, 46)),
     # adjacent targets: two entities (B B)
-    Example("Service, pizza pasta.", "en", "b", spans=(T(0, 7), T(9, 14), T(15, 20))),
+    target_example("Service, pizza pasta.", "en", "b", (0, 7), (9, 14), (15, 20)),
     # overlapping targets: the longer one is kept
-    Example("выбор блюд хороший", "ru", "c", spans=(T(0, 5), T(0, 10), T(6, 18))),
-    Example("La paella y el vino estaban buenísimos.", "es", "d", spans=(T(3, 9), T(15, 19))),
-    Example("Nothing to say.", "en", "e", spans=()),
+    target_example("выбор блюд хороший", "ru", "c", (0, 5), (0, 10), (6, 18)),
+    target_example("La paella y el vino estaban buenísimos.", "es", "d", (3, 9), (15, 19)),
+    target_example("Nothing to say.", "en", "e"),
 ]
 VOCABULARY_TEXTS = [e.text for e in EXAMPLES] * 3 + [
     "the service was slow but the sushi rolls were great",
@@ -104,7 +100,7 @@ def test_packing_equals_the_sequence_preprocessor_on_plain_words(preprocessor):
 
 def test_truncation_keeps_the_end_token_and_labels_only_what_fits(preprocessor):
     text = " ".join(["pizza pasta wine"] * 12)
-    example = Example(text, "en", "long", spans=(T(0, 5), T(len(text) - 4, len(text))))
+    example = target_example(text, "en", "long", (0, 5), (len(text) - 4, len(text)))
     encoding, y = encode_examples([example], TAGS, preprocessor)
     assert encoding.truncated == 1
     assert encoding.x["token_ids"][0, -1] == preprocessor.tokenizer.end_token_id
@@ -166,7 +162,7 @@ def test_score_gives_entity_level_precision_recall_f1(preprocessor):
     examples = [
         EXAMPLES[0],  # gold: goat cheese pizza, wine list
         EXAMPLES[1],  # gold: Service, pizza, pasta
-        Example("The sushi was fresh.", "en", "s", spans=(T(4, 9),)),  # gold: sushi
+        target_example("The sushi was fresh.", "en", "s", (4, 9)),  # gold: sushi
         EXAMPLES[4],  # gold: none
     ]
     predicted = [

@@ -13,13 +13,10 @@ from keras_clx.data.iob import (
     tags_to_spans,
 )
 from keras_clx.data.records import Span
+from tests.helpers import target_span as T
 
 LABELS = IOBLabels(["TARGET"])
 X = IGNORE_INDEX
-
-
-def T(start, end):
-    return Span(start, end, "TARGET")
 
 
 def test_split_words_punctuation_and_offsets():

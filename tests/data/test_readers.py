@@ -8,12 +8,7 @@ from keras_clx.data.readers import read_mldoc, read_mtod, read_texts
 from keras_clx.data.records import Span
 from keras_clx.data.table import read_table
 from keras_clx.errors import DataError
-
-TOKENS = json.dumps({"tokenizations": [{"tokens": [], "tokenSpans": []}]})
-
-
-def mtod_row(intent="alarm/set_alarm", slots="", text="set an alarm", tag="en_XX", tokens=TOKENS):
-    return "\t".join([intent, slots, text, tag, tokens])
+from tests.helpers import mtod_row
 
 
 def write(tmp_path, name, *lines, newline="\n"):

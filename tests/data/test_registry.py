@@ -1,16 +1,14 @@
 import dataclasses
 import hashlib
-import io
 import pathlib
 import socket
-import tarfile
-import zipfile
 
 import pytest
 
 from keras_clx.data import registry
 from keras_clx.data.registry import DatasetInfo
 from keras_clx.errors import ClxError
+from tests.helpers import make_tar, make_zip
 
 TOY = DatasetInfo(
     name="toy",
@@ -22,28 +20,6 @@ TOY = DatasetInfo(
     archive="zip",
     folder="toy_data",
 )
-
-
-def make_zip(path, members):
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, content in members.items():
-            zf.writestr(name, content)
-    return path
-
-
-def make_tar(path, members, links=()):
-    with tarfile.open(path, "w:gz") as tf:
-        for name, content in members.items():
-            data = content.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-        for name, target in links:
-            info = tarfile.TarInfo(name)
-            info.type = tarfile.SYMTYPE
-            info.linkname = target
-            tf.addfile(info)
-    return path
 
 
 def leftovers(root):

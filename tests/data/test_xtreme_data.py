@@ -9,7 +9,7 @@ from keras_clx.data.iob import spans_to_word_tags
 from keras_clx.data.pairs import read_pawsx, read_xnli
 from keras_clx.errors import ClxError, DataError
 from keras_clx.recipes import DataConfig
-from tests.data.test_registry import make_tar, make_zip
+from tests.helpers import make_tar, make_zip
 
 
 def write(path, text):

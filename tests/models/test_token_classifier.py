@@ -3,26 +3,21 @@ import numpy as np
 import pytest
 
 from keras_clx.data.iob import IGNORE_INDEX, IOBLabels
-from keras_clx.data.records import Example, Span
 from keras_clx.data.token_pipeline import encode_examples
 from keras_clx.models.backbones import build_backbone
 from keras_clx.models.token_classifier import TokenAccuracy, TokenClassifier
-from tests.helpers import run_model_saving_test, to_numpy
+from tests.helpers import run_model_saving_test, target_example, to_numpy
 
 TAGS = IOBLabels(["TARGET"])
 X = IGNORE_INDEX
 LENGTH = 24
 
 
-def T(start, end):
-    return Span(start, end, "TARGET")
-
-
 EXAMPLES = [
-    Example("The goat cheese pizza was great.", "en", "0", spans=(T(4, 21),)),
-    Example("Service, pizza pasta.", "en", "1", spans=(T(0, 7), T(9, 14), T(15, 20))),
-    Example("Nothing to say.", "en", "2", spans=()),
-    Example("The wine list is long.", "en", "3", spans=(T(4, 13),)),
+    target_example("The goat cheese pizza was great.", "en", "0", (4, 21)),
+    target_example("Service, pizza pasta.", "en", "1", (0, 7), (9, 14), (15, 20)),
+    target_example("Nothing to say.", "en", "2"),
+    target_example("The wine list is long.", "en", "3", (4, 13)),
 ] * 4
 
 

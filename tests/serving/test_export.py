@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from keras_clx import experiment
 from keras_clx.cli import main
 from keras_clx.data import iob
-from keras_clx.data.records import Example, LabelVocabulary, Span
+from keras_clx.data.records import Example, LabelVocabulary
 from keras_clx.errors import ClxError
 from keras_clx.recipes import Recipe, apply_overrides, load_recipe
 from keras_clx.serving.client import predict_saved_model, rows_from_outputs
@@ -30,6 +30,7 @@ from keras_clx.serving.graph import (
     tag_entities,
 )
 from keras_clx.serving.layout import target_dir
+from tests.helpers import target_example
 
 BACKEND = keras.backend.backend()
 TOLERANCE = 1e-4
@@ -289,15 +290,11 @@ def test_cli_predict_from_savedmodel_matches_predict_from_run(exported, run, tmp
 TARGETS = LabelVocabulary(["TARGET"])
 
 
-def T(start, end):
-    return Span(start, end, "TARGET")
-
-
 TOKEN_EXAMPLES = [
-    Example("Loved the goat cheese pizza, and the wine list.", "en", "a", spans=(T(10, 27), T(37, 46))),
-    Example("Service, pizza pasta.", "en", "b", spans=(T(0, 7), T(9, 14), T(15, 20))),
-    Example("La paella y el vino estaban buenísimos.", "es", "c", spans=(T(3, 9), T(15, 19))),
-    Example("Nothing to say.", "en", "d", spans=()),
+    target_example("Loved the goat cheese pizza, and the wine list.", "en", "a", (10, 27), (37, 46)),
+    target_example("Service, pizza pasta.", "en", "b", (0, 7), (9, 14), (15, 20)),
+    target_example("La paella y el vino estaban buenísimos.", "es", "c", (3, 9), (15, 19)),
+    target_example("Nothing to say.", "en", "d"),
 ]
 TOKEN_TEXTS = [e.text for e in TOKEN_EXAMPLES] + [
     "The pizza and the wine, the paella!",

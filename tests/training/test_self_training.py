@@ -24,6 +24,7 @@ from keras_clx.training.selection import (
     select_pseudo_labels,
 )
 from keras_clx.training.self_training import SelfTrainingCallback, SelfTrainingSettings
+from tests.helpers import TINY_OVERRIDES, set_args
 
 BUCKETS = 128
 
@@ -563,10 +564,7 @@ def test_fit_resumes_an_interrupted_self_training_run_from_the_cli(tmp_path):
         "data.options.test_size=16",
         "data.options.unlabeled_size=32",
         "data.targets=near,mid",
-        "model.sequence_length=16",
-        "model.vocabulary_size=300",
-        "train.epochs=1",
-        "train.batch_size=16",
+        *TINY_OVERRIDES,
         "eval.batch_size=16",
         "train.self_training.enabled=true",
         "train.self_training.k_per_class=2",
@@ -582,7 +580,7 @@ def test_fit_resumes_an_interrupted_self_training_run_from_the_cli(tmp_path):
         experiment.fit(load_recipe(recipe_path, overrides), out, verbose=0)
 
     args = ["--quiet", "fit", recipe_path, "--out", str(out), "--resume"]
-    result = CliRunner().invoke(main, args + [x for o in overrides for x in ("--set", o)])
+    result = CliRunner().invoke(main, args + set_args(overrides))
     assert result.exit_code == 0, result.output
     assert "## Self-training rounds" in result.output and "target avg" in result.output
     metrics = json.loads((out / "metrics.json").read_text())
@@ -591,7 +589,7 @@ def test_fit_resumes_an_interrupted_self_training_run_from_the_cli(tmp_path):
     assert (out / "self_training" / "rounds.png").stat().st_size > 0
     assert "Self-training rounds" in (out / "report.md").read_text()
     assert len((out / "training_log.csv").read_text().strip().splitlines()) == 1 + 3  # header + 3 epochs
-    result = CliRunner().invoke(main, args + [x for o in overrides for x in ("--set", o)])
+    result = CliRunner().invoke(main, args + set_args(overrides))
     assert result.exit_code == 2 and "nothing to resume" in result.output
 
 
