@@ -22,8 +22,15 @@ import numpy as np
 PREFIX = "step-"
 
 
+def _numpy(value):
+    try:
+        return keras.ops.convert_to_numpy(value)
+    except ValueError:  # a TensorFlow distributed value (MultiWorkerMirroredStrategy): replicas agree
+        return keras.ops.convert_to_numpy(value.values[0])
+
+
 def _values(variables):
-    return [keras.ops.convert_to_numpy(v.value) for v in variables]
+    return [_numpy(v.value) for v in variables]
 
 
 def _rng_state():
