@@ -66,19 +66,16 @@ def _process_env(index, ports, tmp):
 
 @contextlib.contextmanager
 def _two_processes(command, tmp_path, name="p"):
-    """Starts `command` as processes 0 and 1 (output in tmp_path/<name><i>.log); kills both on exit."""
+    """Starts `command` as processes 0 and 1 (stdout in tmp_path/<name><i>.log, stderr in .err);
+    kills both on exit."""
     ports = _free_ports(2)
     tmp = tmp_path / "tmp"
     tmp.mkdir(exist_ok=True)
     started = []
     try:
         for i in range(2):
-            log = open(tmp_path / f"{name}{i}.log", "w")
-            started.append(
-                subprocess.Popen(
-                    command, cwd=REPO, env=_process_env(i, ports, tmp), stdout=log, stderr=subprocess.STDOUT
-                )
-            )
+            out, err = open(tmp_path / f"{name}{i}.log", "w"), open(tmp_path / f"{name}{i}.err", "w")
+            started.append(subprocess.Popen(command, cwd=REPO, env=_process_env(i, ports, tmp), stdout=out, stderr=err))
         yield started
     finally:
         for p in started:
@@ -98,7 +95,7 @@ def _wait(started, timeout, tmp_path, name="p"):
 
 
 def _logs(tmp_path, name):
-    return {f.name: f.read_text()[-2000:] for f in sorted(tmp_path.glob(f"{name}?.log"))}
+    return {f.name: f.read_text()[-2000:] for f in sorted(tmp_path.glob(f"{name}?.*"))}
 
 
 def _weights(run):
@@ -174,10 +171,10 @@ def test_a_dead_process_stops_the_other_and_the_run_resumes(tmp_path):
         killed = time.time()
         code = _wait(started[:1], 3 * PEER_TIMEOUT, tmp_path, "dead")[0]
         print(f"{BACKEND}: process 0 exited {time.time() - killed:.1f} s after process 1 was killed")
-    log = (tmp_path / "dead0.log").read_text()
-    errors = [line for line in log.splitlines() if line.startswith("error: ")]
-    assert code == 4, log[-3000:]
-    assert len(errors) == 1 and "another process failed" in errors[0] and "Traceback" not in log
+    stderr = (tmp_path / "dead0.err").read_text()
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert code == 4, stderr[-3000:]
+    assert len(errors) == 1 and "another process failed" in errors[0] and "Traceback" not in stderr, stderr[-3000:]
     assert (tmp_path / "run" / "checkpoints").is_dir()  # the interrupted run, ready for --resume
     with _two_processes([*fit, "--resume"], tmp_path, "resumed") as started:
         assert _wait(started, 400, tmp_path, "resumed") == [0, 0], _logs(tmp_path, "resumed")
