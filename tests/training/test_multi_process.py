@@ -179,7 +179,7 @@ def test_a_dead_process_stops_the_other_and_the_run_resumes(tmp_path):
     with _two_processes([*fit, "--resume"], tmp_path, "resumed") as started:
         assert _wait(started, 400, tmp_path, "resumed") == [0, 0], _logs(tmp_path, "resumed")
     assert (tmp_path / "run" / "model.keras").is_file() and not (tmp_path / "run" / "checkpoints").exists()
-    assert "resumed from the checkpoint" in (tmp_path / "resumed0.log").read_text()
+    assert "resumed from the checkpoint" in (tmp_path / "resumed0.err").read_text()  # phase lines: stderr
     assert list(tmp_path.glob(".run*")) == [] and list((tmp_path / "tmp").iterdir()) == []
 
 
