@@ -62,6 +62,7 @@ def fit(ctx, recipe, overrides, out, data_dir, overwrite, resume):
     from keras_clx import runs
     from keras_clx.experiment import Run
     from keras_clx.run_dir import default_run_dir
+    from keras_clx.training import processes
 
     if data_dir:
         loaded.data.data_dir = data_dir
@@ -69,6 +70,10 @@ def fit(ctx, recipe, overrides, out, data_dir, overwrite, resume):
     run = runs.fit(
         loaded, out_dir=out or default_run_dir(name), overwrite=overwrite, verbose=ctx.obj["verbose"], resume=resume
     )
+    where = processes.current()
+    if not where.is_writer:  # several processes: process 0 prints the tables
+        click.echo(f"{where.describe()}: done; process 0 wrote the run to {run.directory}")
+        return
     if isinstance(run, Run) and run.rounds is not None:  # a self-training run (not a `LeaveOneOutRun`)
         click.echo(run.rounds.to_markdown(run.labels.names))
     click.echo(run.report.format_table())

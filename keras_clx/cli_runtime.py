@@ -38,21 +38,36 @@ def load_frameworks():
 
 
 def user_errors(command):
-    """Turns `ClxError` into one line `error: ...` and its exit code (2 bad input, 3 divergence);
-    Ctrl-C into `error: interrupted` and exit code 130."""
+    """Turns `ClxError` into one line `error: ...` and its exit code (2 bad input, 3 divergence,
+    4 another process of a multi-process run failed); Ctrl-C into `error: interrupted` and exit
+    code 130."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         from keras_clx.errors import ClxError
+        from keras_clx.training import processes
 
         try:
             return command(*args, **kwargs)
         except ClxError as error:
-            message = " ".join(str(error).splitlines())
-            click.echo(f"error: {message}", err=True)
-            sys.exit(getattr(error, "exit_code", 2))
+            _exit(" ".join(str(error).splitlines()), getattr(error, "exit_code", 2), processes.current().several)
         except KeyboardInterrupt:
-            click.echo("error: interrupted", err=True)
-            sys.exit(130)
+            _exit("interrupted", 130, processes.current().several)
+        except Exception as error:
+            peer = processes.peer_failure(error)
+            if peer is None:
+                raise
+            _exit(str(peer), peer.exit_code, True)
 
     return wrapper
+
+
+def _exit(message, code, at_once):
+    """Prints `error: message` and exits; `at_once` (several processes) without waiting for the
+    engine's shutdown, which would wait for the other processes (or time out with a C++ abort)."""
+    click.echo(f"error: {message}", err=True)
+    if at_once:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -1,7 +1,8 @@
 """User-facing errors: one line that names the file, line or field and what is expected.
 
 The CLI prints `error: <message>` and exits with the error's `exit_code`:
-2 for bad input (`ClxError` and its subclasses), 3 for a diverged training run.
+2 for bad input (`ClxError` and its subclasses), 3 for a diverged training run, 4 when another
+process of a multi-process run failed (`keras_clx.training.processes.PeerError`).
 """
 
 

@@ -23,6 +23,7 @@ from keras_clx.models.backbones import build_backbone, initialize_tokenizer
 from keras_clx.pretraining import pretrain_before_fit
 from keras_clx.recipes import Recipe
 from keras_clx.tasks import get_task
+from keras_clx.training import processes
 from keras_clx.training.distribution import DataParallel
 from keras_clx.training.divergence import DivergenceGuard
 from keras_clx.training.epoch_eval import plot_curves
@@ -139,21 +140,30 @@ def fit(recipe, out_dir=None, overwrite=False, verbose=1, callbacks=(), resume=F
     2 one line per epoch. `resume`: continue the interrupted run in `out_dir` from its
     last checkpoint (self-training: its last completed round), to the same final
     weights as an uninterrupted run. Leave-one-out recipes go through `keras_clx.runs.fit`.
+
+    Several processes (`keras_clx.training.processes`, from the environment) train one
+    run: process 0 writes `out_dir` and prints; the others train silently beside it.
     """
     if recipe.data.leave_one_out:
         raise ClxError("data.leave_one_out trains several runs: use keras_clx.fit (keras_clx.runs.fit)")
+    where = processes.initialize(keras.backend.backend(), recipe.train.distribution)
+    verbose = verbose if where.is_writer else 0
     started = time.time()
     keras.utils.set_random_seed(recipe.train.seed)
     if recipe.train.self_training.enabled:
         self_training_setup.check_recipe(recipe)
     directory = pathlib.Path(out_dir or run_dir.default_run_dir("run"))
-    run_dir.check_run_dir(directory, recipe, resume=resume, overwrite=overwrite)
+    run_dir.check_run_dir(directory, recipe, resume=resume, overwrite=overwrite, writer=where.is_writer)
     distribution = DataParallel(recipe.train.distribution, recipe.train.batch_size)
     if distribution.enabled:
         log(f"distribution: {distribution.describe()}", verbose)
-    with run_dir.staged(directory, resume=resume) as staging, dtype_policy(), distribution.scope():
+    staging = run_dir.staged(
+        directory, resume=resume, writer=where.is_writer, ready=lambda: processes.barrier("run directory")
+    )
+    with staging as staging, dtype_policy(), distribution.scope():
         recipe.to_json(staging.recipe)
         run = _fit(recipe, staging, distribution, started, resume, verbose, callbacks)
+    processes.barrier("run written")  # the others end once process 0 has published the run
     run.directory = directory
     log(f"run written to {directory}", verbose)
     return run

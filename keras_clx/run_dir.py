@@ -20,6 +20,7 @@ import json
 import os
 import pathlib
 import shutil
+import tempfile
 import time
 
 from keras_clx.errors import ClxError, DivergenceError
@@ -132,17 +133,18 @@ def check_same_recipe(run, recipe):
         )
 
 
-def check_run_dir(directory, recipe, resume=False, overwrite=False):
+def check_run_dir(directory, recipe, resume=False, overwrite=False, writer=True):
     """Refuses to mix runs before `fit` writes into `directory`.
 
     `resume` needs an interrupted run started with the same recipe; otherwise a
-    finished or interrupted run is replaced only with `overwrite`.
+    finished or interrupted run is replaced only with `overwrite`. Only the `writer`
+    deletes stale staging directories.
     """
     if directory is None:
         if resume:
             raise ClxError("--resume needs the run directory (--out) of the interrupted run")
         return
-    run = resumable_run(directory) or RunDir(directory)
+    run = resumable_run(directory, clean=writer) or RunDir(directory)
     loo = recipe.data.leave_one_out
     if resume:
         if run.is_finished and not loo:  # a finished leave-one-out parent resumes by loading its sub-runs
@@ -185,9 +187,9 @@ def _stagings(target):
     return out
 
 
-def stale_resumable(target):
+def stale_resumable(target, clean=True):
     """Staging directories of dead processes that hold an interrupted run (newest first);
-    the other stale ones are deleted."""
+    the other stale ones are deleted (`clean`: the writer's job, see `staged`)."""
     target = pathlib.Path(target)
     keep = []
     for pid, path in _stagings(target):
@@ -195,14 +197,14 @@ def stale_resumable(target):
             continue
         if RunDir(path).is_interrupted:
             keep.append(path)
-        elif pid != os.getpid():
+        elif pid != os.getpid() and clean:
             shutil.rmtree(path, ignore_errors=True)
     return sorted(keep, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
-def resumable_run(target):
+def resumable_run(target, clean=True):
     """The interrupted run to resume for `target`: a killed fit's staging directory, or `target` itself."""
-    stale = stale_resumable(target)
+    stale = stale_resumable(target, clean)
     if stale:
         return RunDir(stale[0])
     return RunDir(target) if RunDir(target).is_interrupted else None
@@ -218,8 +220,14 @@ def _publish(staging, target):
 
 
 @contextlib.contextmanager
-def staged(directory, resume=False):
+def staged(directory, resume=False, writer=True, ready=lambda: None):
     """Yields the `RunDir` a fit writes into; moves it to `directory` when the block completes.
+
+    Only the `writer` (process 0 of a multi-process run) touches `directory`: every
+    other process writes into a throwaway directory under the system's temporary one,
+    deleted when the block ends (on `resume`, a copy of the interrupted run, which it
+    reads its checkpoints from). `ready()` is called once the others have copied
+    and before the writer moves anything (a barrier across the processes).
 
     A failure (an exception, Ctrl-C) deletes the staging directory, unless it holds
     an interrupted run (a checkpoint, a completed self-training round; a leave-one-out
@@ -229,6 +237,11 @@ def staged(directory, resume=False):
     resumes it when it holds completed rounds. With `resume`, the interrupted run
     (`resumable_run`) is moved into the staging directory and continued there.
     """
+    if not writer:
+        with _throwaway(directory, resume, ready) as run:
+            yield run
+        return
+    ready()
     target = pathlib.Path(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
     own = target.parent / f".{target.name}.partial-{os.getpid()}"
@@ -250,6 +263,20 @@ def staged(directory, resume=False):
     for path in stale_resumable(target):  # replaced by this finished run
         shutil.rmtree(path, ignore_errors=True)
     _publish(own, target)
+
+
+@contextlib.contextmanager
+def _throwaway(directory, resume, ready):
+    """A non-writer process's staging directory: private, deleted at the end."""
+    own = pathlib.Path(tempfile.mkdtemp(prefix="keras-clx-not-a-run-"))
+    try:
+        source = resumable_run(directory, clean=False) if resume else None
+        if source is not None:
+            shutil.copytree(source.path, own, dirs_exist_ok=True)
+        ready()
+        yield RunDir(own)
+    finally:
+        shutil.rmtree(own, ignore_errors=True)
 
 
 def trim_training_log(path, first_epoch):

@@ -34,6 +34,7 @@ from keras_clx.recipes import load_recipe, resolve_recipe_path
 from keras_clx.run_dir import RunDir
 from keras_clx.study_plan import PLAN_FILE, StudyPlan, Variant
 from keras_clx.study_report import study_report
+from keras_clx.training import processes
 
 _SECTIONS = ("train.", "data.", "model.", "eval.")
 
@@ -236,6 +237,10 @@ def run_study(recipe, out_dir, seeds=(0,), vary=(), overrides=(), verbose=1, cal
 
     from keras_clx import runs
 
+    if processes.from_environment(keras.backend.backend(), "data_parallel").several:
+        raise ClxError(
+            "keras-clx study runs in one process; the environment describes several (KERAS_DISTRIBUTION_*, TF_CONFIG)"
+        )
     plan = make_plan(recipe, seeds, vary, overrides, variants=variants)
     directory = pathlib.Path(out_dir)
     _check_finished(plan, directory)

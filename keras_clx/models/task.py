@@ -149,6 +149,21 @@ class CrossLingualClassifier(keras_hub.models.Task):
         logs = {k: v for k, v in logs.items() if k not in transfer.trackers}
         return (logs, state) if keras.backend.backend() == "jax" else logs
 
+    def predict_step(self, *args):
+        # JAX under a distribution: the outputs leave the step replicated on every device, so
+        # each process holds all rows (batch-sharded outputs of several processes cannot be read
+        # as one NumPy array). Elsewhere Keras's step as is.
+        outputs = super().predict_step(*args)
+        distribution = keras.distribution.distribution()
+        if keras.backend.backend() != "jax" or distribution is None:
+            return outputs
+
+        def replicate(x):
+            layout = keras.distribution.TensorLayout([None] * len(x.shape), distribution.device_mesh)
+            return keras.distribution.distribute_tensor(x, layout)
+
+        return keras.tree.map_structure(replicate, outputs)
+
     @property
     def metrics(self):
         metrics = super().metrics

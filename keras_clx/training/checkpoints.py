@@ -22,8 +22,16 @@ import numpy as np
 PREFIX = "step-"
 
 
-def _values(variables):
-    return [keras.ops.convert_to_numpy(v.value) for v in variables]
+def _numpy(value):
+    try:
+        return keras.ops.convert_to_numpy(value)
+    except ValueError:  # a TensorFlow distributed value (MultiWorkerMirroredStrategy): replicas agree
+        return keras.ops.convert_to_numpy(value.values[0])
+
+
+def variable_values(variables):
+    """NumPy copies of `variables`' values (on every backend and strategy)."""
+    return [_numpy(v.value) for v in variables]
 
 
 def _rng_state():
@@ -70,9 +78,9 @@ def latest(directory):
 
 def save(path, model, meta):
     """Writes the model's and optimizer's variables, the RNG state and `meta` (a JSON dict) to `path`."""
-    arrays = {f"model_{i}": value for i, value in enumerate(_values(model.variables))}
+    arrays = {f"model_{i}": value for i, value in enumerate(variable_values(model.variables))}
     if model.optimizer is not None and model.optimizer.built:
-        arrays.update({f"optimizer_{i}": v for i, v in enumerate(_values(model.optimizer.variables))})
+        arrays.update({f"optimizer_{i}": v for i, v in enumerate(variable_values(model.optimizer.variables))})
     rng = _rng_state()
     if rng is not None:
         arrays["rng_torch"] = rng

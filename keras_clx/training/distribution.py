@@ -1,50 +1,62 @@
 """Data-parallel training over all local devices (`train.distribution=data_parallel`).
 
-- JAX: `keras.distribution.DataParallel` over `keras.distribution.list_devices()`;
-  multi-host through `keras.distribution.initialize` (coordinator address, process
-  count and id from `KERAS_DISTRIBUTION_JOB_ADDRESSES`, `..._NUM_PROCESSES`,
-  `..._PROCESS_ID`).
-- TensorFlow: `tf.distribute.TPUStrategy` when a TPU is present, else
+- JAX: `keras.distribution.DataParallel` over `keras.distribution.list_devices()`
+  (every device of every process, `keras_clx.training.processes`).
+- TensorFlow: `tf.distribute.MultiWorkerMirroredStrategy` from `TF_CONFIG` (several
+  processes), `tf.distribute.TPUStrategy` when a TPU is present, else
   `tf.distribute.MirroredStrategy`; boolean padding masks are cast to int32
   (MirroredStrategy cannot `AddN` booleans).
 - torch: Keras 3.15 has no torch data parallelism: a `ClxError`.
 
 The recipe's batch size is the global batch; each replica gets `batch / replicas`.
+With several processes every process reads the same global batches from the same
+pipeline (same seed, same order) and keeps its slice of each (JAX: `_ProcessSlices`;
+TensorFlow: the strategy's own sharding), so what follows from the data (pool
+predictions, selections, reports) is the same on every process by construction.
 """
 
 import contextlib
-import functools
-import os
 
 import keras
 
 from keras_clx.errors import ClxError
+from keras_clx.training import processes
 
 SETTINGS = ("none", "data_parallel")
 
 
+class _ProcessSlices(keras.distribution.DataParallel):
+    """Keras's `DataParallel`, but each process keeps its slice of every global batch
+    (rows `[i * n / P, (i + 1) * n / P)` of process i of P) instead of `rebatch` + `shard`,
+    which hands a short last batch to one process only and would leave the others waiting."""
+
+    def distribute_dataset(self, dataset):
+        if not self._is_multi_process:
+            return dataset
+        import tensorflow as tf
+
+        count, index = self._num_processes, self._process_id
+
+        def take(x):
+            rows = tf.shape(x)[0]
+            check = tf.debugging.assert_equal(
+                rows % count, 0, message=f"a batch does not divide evenly across the {count} processes"
+            )
+            with tf.control_dependencies([check]):
+                size = rows // count
+            return x[index * size : (index + 1) * size]
+
+        return dataset.map(lambda *batch: tf.nest.map_structure(take, batch if len(batch) > 1 else batch[0]))
+
+
 @contextlib.contextmanager
 def _jax_data_parallel():
-    if os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):
-        keras.distribution.initialize()
     previous = keras.distribution.distribution()
-    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=keras.distribution.list_devices()))
+    keras.distribution.set_distribution(_ProcessSlices(devices=keras.distribution.list_devices()))
     try:
         yield
     finally:
         keras.distribution.set_distribution(previous)
-
-
-@functools.cache
-def _tf_strategy():
-    """One strategy per process (a second MirroredStrategy breaks the first's collectives)."""
-    import tensorflow as tf
-
-    if tf.config.list_logical_devices("TPU"):
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver)
-    return tf.distribute.MirroredStrategy()
 
 
 class DataParallel:
@@ -67,7 +79,7 @@ class DataParallel:
         elif self.backend == "jax":
             self.replicas = len(keras.distribution.list_devices())
         else:
-            self._strategy = _tf_strategy()
+            self._strategy = processes.tf_strategy()
             self.replicas = self._strategy.num_replicas_in_sync
         if batch_size % self.replicas:
             raise ClxError(f"train.batch_size={batch_size} is not divisible by the {self.replicas} replicas")
@@ -100,4 +112,6 @@ class DataParallel:
         if not self.enabled:
             return "single device"
         kind = "keras.distribution.DataParallel" if self.backend == "jax" else type(self._strategy).__name__
-        return f"{kind} over {self.replicas} replicas, {self.per_replica_batch} examples per replica"
+        where = processes.current()
+        across = f", {where.count} processes (this is {where.index})" if where.several else ""
+        return f"{kind} over {self.replicas} replicas{across}, {self.per_replica_batch} examples per replica"

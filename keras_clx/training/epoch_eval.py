@@ -15,7 +15,7 @@ import pathlib
 import keras
 import numpy as np
 
-from keras_clx.training.checkpoints import atomic_savez
+from keras_clx.training.checkpoints import atomic_savez, variable_values
 
 
 def monitor_key(monitor, primary_metric):
@@ -115,7 +115,7 @@ class BestEpoch(keras.callbacks.Callback):
         value = float(logs[self.key])
         if self.best is None or value > self.best:
             self.best, self.best_epoch, self.wait = value, epoch, 0
-            self._weights = [keras.ops.convert_to_numpy(v.value) for v in self.model.variables]
+            self._weights = variable_values(self.model.variables)
             if self.directory is not None:
                 atomic_savez(self._path(epoch), {f"v{i}": w for i, w in enumerate(self._weights)})
                 for old in self.directory.glob("best-*.npz"):

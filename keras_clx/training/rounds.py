@@ -28,6 +28,7 @@ import numpy as np
 from keras_clx import run_dir
 from keras_clx.data.records import Example
 from keras_clx.errors import ClxError
+from keras_clx.training.checkpoints import variable_values  # noqa: F401  (re-exported)
 from keras_clx.training.round_history import RoundHistory, RoundRecord  # noqa: F401  (re-exported)
 
 STATE_FILE = run_dir.STATE_FILE
@@ -154,7 +155,6 @@ def reseed(seed, round_):
     """
     import random
 
-    import keras
     from keras.src.backend.common import global_state
     from keras.src.random import seed_generator
     from keras.src.utils import rng_utils
@@ -274,9 +274,8 @@ class StateFiles:
         return name
 
     def save_variables(self, name, variables):
-        import keras
 
-        return self.save_values(name, [keras.ops.convert_to_numpy(v.value) for v in variables])
+        return self.save_values(name, variable_values(variables))
 
     def load_variables(self, name, variables):
         """The arrays of `name`, checked against `variables` (count and shapes)."""
@@ -341,11 +340,6 @@ class StateFiles:
         for path in self.directory.glob("*.npz"):
             if path.stem not in keep:
                 path.unlink()
-
-
-def variable_values(variables):
-    """NumPy copies of `variables`' values."""
-    return [keras.ops.convert_to_numpy(v.value) for v in variables]
 
 
 def assign_values(variables, values):
