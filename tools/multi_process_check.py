@@ -1,5 +1,5 @@
-"""Trains the tiny demo three times through `keras_clx.fit` (vanilla, adversarial, one
-self-training round), data-parallel, into OUT/vanilla, OUT/adversarial, OUT/self_training.
+"""Trains the tiny demo twice through `keras_clx.fit` (adversarial; one self-training round,
+whose round 0 is plain fine-tuning), data-parallel, into OUT/adversarial, OUT/self_training.
 
 Started once per process of a multi-process run (the environment says which:
 `KERAS_DISTRIBUTION_*` for JAX, `TF_CONFIG` for TensorFlow), or alone with `--devices 2`
@@ -17,7 +17,6 @@ import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RUNS = {
-    "vanilla": ["train.checkpoint_every_steps=1"],
     "adversarial": ["train.perturbation=adversarial", "train.epoch_eval=false", "train.checkpoint_every_steps=1"],
     "self_training": [
         "train.self_training.enabled=true",

@@ -110,13 +110,13 @@ def _rows(run):
 
 
 @needs_processes
-@pytest.mark.slow  # 3 processes, 3 tiny runs each (about 5 minutes on 2 CPU cores)
+@pytest.mark.slow  # 3 processes, 2 tiny runs each
 def test_two_processes_train_as_one_process_with_two_devices(tmp_path):
     tool = [sys.executable, str(REPO / "tools" / "multi_process_check.py")]
     with _two_processes([*tool, str(tmp_path / "multi")], tmp_path) as started:
         assert _wait(started, 540, tmp_path) == [0, 0], _logs(tmp_path, "p")
     assert list((tmp_path / "tmp").glob("keras-clx-*")) == []  # process 1 staged in a throwaway directory, deleted
-    assert sorted(p.name for p in (tmp_path / "multi").iterdir()) == ["adversarial", "self_training", "vanilla"]
+    assert sorted(p.name for p in (tmp_path / "multi").iterdir()) == ["adversarial", "self_training"]
     single = subprocess.run(
         [*tool, str(tmp_path / "single"), "--devices", "2"],
         cwd=REPO,
@@ -126,7 +126,7 @@ def test_two_processes_train_as_one_process_with_two_devices(tmp_path):
         timeout=540,
     )
     assert single.returncode == 0, single.stderr[-3000:]
-    for name in ("vanilla", "adversarial", "self_training"):
+    for name in ("adversarial", "self_training"):  # self-training's round 0: plain fine-tuning steps
         multi, one = tmp_path / "multi" / name, tmp_path / "single" / name
         a, b = _weights(multi), _weights(one)
         assert a.keys() == b.keys() and a
@@ -157,9 +157,9 @@ def test_a_dead_process_stops_the_other_and_the_run_resumes(tmp_path):
         str(tmp_path / "run"),
     ]
     fit += [
-        *("--set", 'data.options={"train_size":256,"dev_size":8,"test_size":8,"unlabeled_size":8}'),
+        *("--set", 'data.options={"train_size":128,"dev_size":8,"test_size":8,"unlabeled_size":8}'),
         *("--set", "model.sequence_length=16", "--set", "model.vocabulary_size=300", "--set", "train.batch_size=16"),
-        *("--set", "train.epochs=2", "--set", "train.distribution=data_parallel"),
+        *("--set", "train.epochs=1", "--set", "train.distribution=data_parallel"),
         *("--set", "train.checkpoint_every_steps=2", "--set", "train.epoch_eval=false"),
     ]
     with _two_processes(fit, tmp_path, "dead") as started:
