@@ -71,7 +71,10 @@ def learn_wordpiece_vocabulary(texts, vocabulary_size, lowercase=True):
         reserved=tuple(_BERT_RESERVED),
         keras_hub=keras_hub.__version__,
     )
-    return data.decode("utf-8").split("\n")
+    # keras-hub saves a vocabulary one token per line and reads it back with `rstrip()`: a token
+    # with surrounding whitespace (the learner makes " " and "## " of a no-break space in the
+    # text) would change on reload, so the saved model would tokenise differently than the trained one
+    return [token for token in data.decode("utf-8").split("\n") if token and token == token.strip()]
 
 
 def learn_sentencepiece_proto(texts, vocabulary_size):

@@ -4,6 +4,7 @@ import keras_hub
 import pytest
 
 from keras_clx.models import backbones, vocabulary_cache
+from tests.helpers import to_numpy
 
 TEXTS = ["the cat sat on the mat", "a dog ran in the park", "the cat ran"] * 10
 
@@ -50,3 +51,19 @@ def test_sentencepiece_models_are_cached(monkeypatch, tmp_path):
     first = backbones.learn_sentencepiece_proto(texts, 40)
     assert backbones.learn_sentencepiece_proto(texts, 40) == first
     assert [p.name.split("-")[0] for p in (tmp_path / "vocabularies").iterdir()] == ["sentencepiece"]
+
+
+def test_learned_vocabulary_survives_the_saved_file(monkeypatch, tmp_path):
+    # a no-break space, a narrow no-break space and a line separator: the learner made " ", "## "
+    # and "\u2028" tokens of them, which keras-hub's vocabulary file (read back with rstrip) loses
+    monkeypatch.setenv("CLX_CACHE_DIR", "off")
+    texts = ["hola\u00a0mundo", "precio:\u00a010\u202feuros", "una línea\u2028otra"] * 5 + TEXTS
+    vocabulary = backbones.learn_wordpiece_vocabulary(texts, 80)
+    assert all(token == token.strip() and token for token in vocabulary)
+    trained = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=True)
+    trained.save_assets(str(tmp_path))
+    reloaded = keras_hub.models.BertTokenizer(lowercase=True)
+    reloaded.load_assets(str(tmp_path))
+    assert reloaded.get_vocabulary() == vocabulary
+    for text in texts[:3]:
+        assert to_numpy(trained(text)).tolist() == to_numpy(reloaded(text)).tolist()
