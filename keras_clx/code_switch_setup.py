@@ -38,7 +38,11 @@ def training_switcher(recipe, corpus):
     if not config.enabled:
         return None
     return CodeSwitcher(
-        dictionaries_for(recipe, corpus), config.rate, config.languages_per_sentence, seed=recipe.train.seed
+        dictionaries_for(recipe, corpus),
+        config.rate,
+        config.languages_per_sentence,
+        seed=recipe.train.seed,
+        join_unspaced=config.join_unspaced,
     )
 
 

@@ -199,6 +199,7 @@ RULES = {
     "train.code_switch.rate": number(0, 1),
     "train.code_switch.languages_per_sentence": integer(0),
     "train.code_switch.keep_original": BOOLEAN,
+    "train.code_switch.join_unspaced": BOOLEAN,
     "eval.split": choice("dev", "test"),
     "eval.batch_size": integer(1),
     "eval.code_switched.enabled": BOOLEAN,

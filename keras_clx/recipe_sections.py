@@ -86,6 +86,7 @@ class CodeSwitchConfig(_Section):
     rate: float = 0.5  # probability that a word with a translation is replaced
     languages_per_sentence: int = 0  # languages drawn per sentence (0: all)
     keep_original: bool = True  # each batch: originals plus one switched copy of each
+    join_unspaced: bool = False  # neighbouring Thai/Chinese/Japanese translations joined without a space
 
 
 @dataclasses.dataclass

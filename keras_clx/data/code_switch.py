@@ -33,6 +33,7 @@ import zlib
 import numpy as np
 
 from keras_clx.data.iob import spans_to_word_tags, split_words, tags_to_spans
+from keras_clx.data.languages import is_unspaced
 from keras_clx.data.records import Example, Span
 from keras_clx.errors import RecipeError
 
@@ -57,9 +58,12 @@ class CodeSwitcher:
         rate: probability that a word with a translation is replaced.
         languages_per_sentence: languages drawn per sentence (0: all).
         seed: seed of `rng_for`.
+        join_unspaced: neighbouring translations into a language written without spaces (Thai,
+            Chinese, Japanese, ...) are joined into one run, as its own text writes them, instead of
+            being inserted as space-separated words (texts without tags: sequence tasks).
     """
 
-    def __init__(self, dictionaries, rate=0.5, languages_per_sentence=0, seed=0):
+    def __init__(self, dictionaries, rate=0.5, languages_per_sentence=0, seed=0, join_unspaced=False):
         if not dictionaries:
             raise RecipeError("code-switching needs at least one dictionary")
         if not 0.0 <= rate <= 1.0:
@@ -69,6 +73,7 @@ class CodeSwitcher:
         self.rate = rate
         self.languages_per_sentence = languages_per_sentence
         self.seed = seed
+        self.join_unspaced = join_unspaced
 
     def rng_for(self, text, draw):
         """The generator of the `draw`-th switch of `text` (independent of call order)."""
@@ -89,6 +94,7 @@ class CodeSwitcher:
         words = split_words(text) if words is None else words
         languages = self._sentence_languages(rng)
         pieces, new_words, new_tags, cursor, length = [], [], [], 0, 0
+        previous = None  # the language of the word just emitted, when it was a translation
         for i, (word, start, end) in enumerate(words):
             tag = tags[i] if tags is not None else "O"
             options = (
@@ -102,8 +108,12 @@ class CodeSwitcher:
                 choices = [t for o_lang, t in options if o_lang == lang]
                 replacement = choices[int(rng.integers(len(choices)))]
             gap = text[cursor:start]
+            joined = self.join_unspaced and tags is None  # a token task keeps the words (and tags) apart
+            if replacement is not None and previous == lang and joined and is_unspaced(lang):
+                gap = gap if gap.strip() else ""  # two translations into Thai, Chinese, ... written as one run
             pieces.append(gap)
             length += len(gap)
+            previous = lang if replacement is not None and split_words(replacement) else None
             if replacement is None or not split_words(replacement):
                 pieces.append(word)
                 new_words.append((word, length, length + len(word)))

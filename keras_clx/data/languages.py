@@ -24,6 +24,15 @@ MLDOC = ("de", "en", "es", "fr", "it", "ja", "ru", "zh")
 SEMEVAL2016 = ("en", "es", "fr", "nl", "ru", "tr")
 UMSAB = ("ar", "de", "en", "es", "fr", "hi", "it", "pt")
 PAWSX = ("de", "en", "es", "fr", "ja", "ko", "zh")
+# Scripts written without spaces between words
+UNSPACED = ("ja", "km", "lo", "my", "th", "zh")
+
+
+def is_unspaced(language):
+    """Whether `language` (a code or an English name) writes words without spaces between them."""
+    return CODES.get(str(language).lower(), str(language).lower()) in UNSPACED
+
+
 XNLI = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
 
 

@@ -32,7 +32,11 @@ def recipe_texts(recipe, corpus):
         config = recipe.train.code_switch
         spec = config.dictionaries or {lang: "muse" for lang in corpus.targets}
         switcher = CodeSwitcher(
-            load_dictionaries(spec, recipe.data.data_dir), config.rate, config.languages_per_sentence, recipe.train.seed
+            load_dictionaries(spec, recipe.data.data_dir),
+            config.rate,
+            config.languages_per_sentence,
+            recipe.train.seed,
+            join_unspaced=config.join_unspaced,
         )
         texts.update(switched_copies(texts, corpus.sources, switcher, copies))
     return texts

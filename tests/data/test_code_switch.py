@@ -117,6 +117,21 @@ def test_tags_stay_aligned_after_switching(sentence, entries, span_seed, rate, d
     assert all(w in [n for n, _, _ in new_words] for w in untouched)
 
 
+def test_neighbouring_thai_translations_join_into_one_run():
+    th = Dictionary("th", {"set": ("ตั้ง",), "alarm": ("นาฬิกาปลุก",), "now": ("ตอนนี้",)})
+    es = Dictionary("es", {"now": ("ahora",)})
+    text = "set alarm , now"
+    joined = CodeSwitcher({"th": th}, 1.0, join_unspaced=True)
+    assert joined.switch_text(text) == "ตั้งนาฬิกาปลุก , ตอนนี้"  # punctuation between them stays
+    assert CodeSwitcher({"th": th}, 1.0).switch_text(text) == "ตั้ง นาฬิกาปลุก , ตอนนี้"
+    assert CodeSwitcher({"th": th, "es": es}, 1.0, join_unspaced=True).switch_text("set now") in (
+        "ตั้งตอนนี้",
+        "ตั้ง ahora",  # Spanish is written with spaces
+    )
+    tagged = joined.switch(text, joined.rng_for(text, 0), tags=["B-T", "I-T", "O", "O"])
+    assert tagged[0] == "ตั้ง นาฬิกาปลุก , ตอนนี้" and tagged[2] == ["B-T", "I-T", "O", "O"]
+
+
 def test_example_spans_follow_a_multi_word_translation():
     switcher = CodeSwitcher({"fr": Dictionary("fr", {"cheese": ("fromage de chèvre",), "great": ("bon",)})}, 1.0)
     example = Example("great cheese pizza!", "en", "1", spans=(Span(6, 18, "T"),))
