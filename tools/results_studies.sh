@@ -44,7 +44,8 @@ for which in ${@:-umsab mtod semeval_polarity semeval_targets umsab_defaults mto
         --variant "adv+st-k100: $ADV $ST train.self_training.k_per_class=100" ;;
     mtod_cs)  # dictionary code-switching (docs/code_switching.md)
       study mtod_cs recipes/mtod_cs.py --set data.max_eval_examples=2000 \
-        --variant "vanilla: $NO_CS" --variant "code-switch:" --variant "cs+adv+st: $ADV $ST" ;;
+        --variant "vanilla: $NO_CS" --variant "code-switch:" --variant "cs+adv+st: $ADV $ST" \
+        --variant "cs-joined: train.code_switch.join_unspaced=true" ;;
     semeval_cs)
       study semeval_cs recipes/semeval_cs.py --set model.backbone=bert_tiny \
         --variant "vanilla: $NO_CS" --variant "code-switch:" --variant "cs+adversarial: $ADV" ;;
