@@ -6,8 +6,9 @@ code-switching of the English training sentences with the MUSE dictionaries
 each, re-drawn every epoch). IOB tags follow the switched words: an opinion
 target `goat cheese` may become `chèvre fromage de chèvre` tagged `B I I I`.
 The report adds the code-switched challenge sets (`en>es`, ... role `challenge`).
-Not measured yet (docs/code_switching.md has the MTOD numbers); instance
-weighting composes: `--set train.instance_weighting=cosine`.
+With `--set model.backbone=bert_tiny`, 3 seeds: target-average F1 12.7 without
+switching, 30.6 with it (docs/code_switching.md). Instance weighting composes:
+`--set train.instance_weighting=cosine`.
 """
 
 from keras_clx import base_recipe
