@@ -30,7 +30,7 @@ import sys
 
 from keras_clx import run_dir
 from keras_clx.errors import ClxError, RecipeError
-from keras_clx.recipes import load_recipe, resolve_recipe_path
+from keras_clx.recipes import Recipe, load_recipe, resolve_recipe_path
 from keras_clx.run_dir import RunDir
 from keras_clx.study_plan import PLAN_FILE, StudyPlan, Variant
 from keras_clx.study_report import study_report
@@ -203,11 +203,19 @@ def cell_state(directory):
 
 
 def _check_finished(plan, directory):
-    """A finished cell must have been run with the recipe this plan gives it."""
+    """A finished cell must have been run with the recipe this plan gives it (a setting added to
+    keras-clx since, at its default, is the same recipe)."""
     for variant, seed, path in plan.cells(directory):
         saved = RunDir(path).recipe
-        finished = cell_state(path) == "complete" and saved.is_file()
-        if finished and json.loads(saved.read_text()) != plan.cell_recipe(variant, seed).to_dict():
+        if cell_state(path) != "complete" or not saved.is_file():
+            continue
+        try:
+            same = (
+                Recipe.from_dict(json.loads(saved.read_text())).to_dict() == plan.cell_recipe(variant, seed).to_dict()
+            )
+        except (RecipeError, ValueError):  # a setting since removed or renamed, or a broken file
+            same = False
+        if not same:
             raise ClxError(f"{path} was run with another recipe; use another --out for a changed study")
 
 

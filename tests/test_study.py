@@ -348,6 +348,22 @@ def test_interrupted_self_training_cells_resume_and_finished_cells_must_match(tm
     assert [(path, kw["resume"], kw["overwrite"]) for path, kw in calls] == [(interrupted, True, False)]
     assert summary["cells"]["missing"] == ["self_training.enabled=true/seed0"]
 
+    # a cell run before a setting existed (here: without train.code_switch.join_unspaced) is the same recipe
+    older = json.loads((done / "recipe.json").read_text())
+    del older["train"]["code_switch"]["join_unspaced"]
+    (done / "recipe.json").write_text(json.dumps(older))
+    calls.clear()
+    studies.run_study(
+        "demo", out, seeds=[0], vary=["train.self_training.enabled=false,true"], overrides=TINY, verbose=0
+    )
+    assert [path for path, _ in calls] == [interrupted]
+    older["train"]["code_switch"]["retired_setting"] = 1  # one since removed is another recipe
+    (done / "recipe.json").write_text(json.dumps(older))
+    with pytest.raises(ClxError, match="was run with another recipe"):
+        studies.run_study("demo", out, seeds=[0], vary=["train.self_training.enabled=false,true"], overrides=TINY)
+    del older["train"]["code_switch"]["retired_setting"]
+    (done / "recipe.json").write_text(json.dumps(older))
+
     with pytest.raises(ClxError, match="was run with another recipe"):
         studies.run_study(
             "demo",
