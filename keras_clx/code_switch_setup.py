@@ -2,7 +2,6 @@
 vocabulary texts of a from-scratch tokenizer and the challenge-set rows of the report
 (the mechanics are in `keras_clx/data/code_switch.py`)."""
 
-import functools
 import pathlib
 
 from keras_clx.console import log
@@ -14,22 +13,16 @@ from keras_clx.data.code_switch import (
     token_switch_dataset,
     write_challenge_set,
 )
-from keras_clx.data.dictionaries import load_dictionaries
+from keras_clx.data.dictionaries import recipe_dictionaries
 from keras_clx.evaluation.report import LanguageResult
 from keras_clx.tasks import get_task
 
 TOKEN_TASKS = ("token", "tagging")
 
 
-@functools.lru_cache(maxsize=16)
-def _cached_dictionaries(items, data_dir):
-    return load_dictionaries(dict(items), data_dir)
-
-
 def dictionaries_for(recipe, corpus, spec=None):
     """The recipe's dictionaries (`{lang: path or "muse"}`; empty: MUSE for every target)."""
-    spec = spec or recipe.train.code_switch.dictionaries or {lang: "muse" for lang in corpus.targets}
-    return _cached_dictionaries(tuple(sorted((k, str(v)) for k, v in spec.items())), recipe.data.data_dir)
+    return recipe_dictionaries(spec or recipe.train.code_switch.dictionaries, corpus.targets, recipe.data.data_dir)
 
 
 def training_switcher(recipe, corpus):
@@ -37,13 +30,7 @@ def training_switcher(recipe, corpus):
     config = recipe.train.code_switch
     if not config.enabled:
         return None
-    return CodeSwitcher(
-        dictionaries_for(recipe, corpus),
-        config.rate,
-        config.languages_per_sentence,
-        seed=recipe.train.seed,
-        join_unspaced=config.join_unspaced,
-    )
+    return CodeSwitcher.from_settings(config, dictionaries_for(recipe, corpus), recipe.train.seed)
 
 
 def vocabulary_texts(recipe, corpus, draws=2):

@@ -75,6 +75,18 @@ class CodeSwitcher:
         self.seed = seed
         self.join_unspaced = join_unspaced
 
+    @classmethod
+    def from_settings(cls, settings, dictionaries, seed):
+        """The switcher of a recipe's `train.code_switch` section (rate, languages per sentence,
+        joining) over `dictionaries`."""
+        return cls(
+            dictionaries,
+            settings.rate,
+            settings.languages_per_sentence,
+            seed=seed,
+            join_unspaced=settings.join_unspaced,
+        )
+
     def rng_for(self, text, draw):
         """The generator of the `draw`-th switch of `text` (independent of call order)."""
         return np.random.default_rng([self.seed, draw, zlib.crc32(text.encode("utf-8"))])

@@ -18,6 +18,7 @@ of the formats is a `DataError` naming the file and line.
 """
 
 import dataclasses
+import functools
 import os
 import pathlib
 
@@ -127,6 +128,18 @@ def read_dictionary(path, language, order="auto", lowercase=True):
         if target not in known:
             known.append(target)
     return Dictionary(language, {k: tuple(v) for k, v in entries.items()}, path, skipped)
+
+
+def recipe_dictionaries(spec, targets, data_dir=None):
+    """`load_dictionaries` of a recipe's `{language: path or "muse"}` (empty: MUSE for every
+    target), cached per process: fine-tuning, its vocabulary and pretraining read a file once."""
+    spec = spec or {language: "muse" for language in targets}
+    return _cached_dictionaries(tuple(sorted((k, str(v)) for k, v in spec.items())), data_dir)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_dictionaries(items, data_dir):
+    return load_dictionaries(dict(items), data_dir)
 
 
 def load_dictionaries(spec, data_dir=None):

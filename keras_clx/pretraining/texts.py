@@ -6,7 +6,7 @@ import pathlib
 import numpy as np
 
 from keras_clx.data.code_switch import CodeSwitcher
-from keras_clx.data.dictionaries import load_dictionaries
+from keras_clx.data.dictionaries import recipe_dictionaries
 from keras_clx.data.readers import numbered_lines
 from keras_clx.errors import DataError
 
@@ -30,14 +30,8 @@ def recipe_texts(recipe, corpus):
     copies = recipe.model.pretrain.code_switch_copies
     if copies:
         config = recipe.train.code_switch
-        spec = config.dictionaries or {lang: "muse" for lang in corpus.targets}
-        switcher = CodeSwitcher(
-            load_dictionaries(spec, recipe.data.data_dir),
-            config.rate,
-            config.languages_per_sentence,
-            recipe.train.seed,
-            join_unspaced=config.join_unspaced,
-        )
+        dictionaries = recipe_dictionaries(config.dictionaries, corpus.targets, recipe.data.data_dir)
+        switcher = CodeSwitcher.from_settings(config, dictionaries, recipe.train.seed)
         texts.update(switched_copies(texts, corpus.sources, switcher, copies))
     return texts
 
