@@ -39,8 +39,9 @@ def load_frameworks():
 
 def user_errors(command):
     """Turns `ClxError` into one line `error: ...` and its exit code (2 bad input, 3 divergence,
-    4 another process of a multi-process run failed); Ctrl-C into `error: interrupted` and exit
-    code 130."""
+    4 another process of a multi-process run failed); a file the system refuses (unwritable or
+    missing folder, full disk) into `error: PATH: reason` and exit code 2; Ctrl-C into
+    `error: interrupted` and exit code 130."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -53,6 +54,10 @@ def user_errors(command):
             _exit(" ".join(str(error).splitlines()), getattr(error, "exit_code", 2), processes.current().several)
         except KeyboardInterrupt:
             _exit("interrupted", 130, processes.current().several)
+        except OSError as error:
+            if error.filename is None:
+                raise
+            _exit(f"{error.filename}: {error.strerror or error}", 2, processes.current().several)
         except Exception as error:
             peer = processes.peer_failure(error)
             if peer is None:

@@ -138,3 +138,13 @@ def test_console_script_exits_2_without_traceback(tmp_path):
 def test_version():
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0 and "keras-clx" in result.output
+
+
+@pytest.mark.one_backend
+def test_an_unwritable_out_folder_is_one_line(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    result = invoke("fit", "recipes/demo.py", "--out", str(tmp_path / "afile" / "run"))
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and "afile" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert (tmp_path / "afile").read_text() == "not a folder"
