@@ -15,16 +15,18 @@ from keras_clx.console import markdown_table
 from keras_clx.errors import ClxError
 from keras_clx.evaluation import study_stats
 from keras_clx.evaluation.report import outcomes_file, read_outcomes
-from keras_clx.run_dir import MANIFEST
+from keras_clx.run_dir import MANIFEST, METRICS
 from keras_clx.study_plan import load_plan
 
 AVERAGE = "target avg"
 
 
 def read_cell(path):
-    """A finished cell: `{"metric_names", "rows": {language: {"role", "metrics", "outcomes"}}}`, else None.
+    """A finished cell: `{"metric_names", "rows": {language: {"role", "metrics", "outcomes"}}, "seconds"}`,
+    else None.
 
-    `outcomes` is None where the run stored none (runs from before outcomes were recorded).
+    `outcomes` is None where the run stored none (runs from before outcomes were recorded);
+    `seconds` is the run's wall time (`metrics.json`'s `total_seconds`), None where it has none.
     """
     path = pathlib.Path(path)
     if not (path / "report.json").is_file():
@@ -44,7 +46,31 @@ def read_cell(path):
         }
         for row in report["languages"]
     }
-    return {"metric_names": report["metrics"], "rows": rows}
+    return {"metric_names": report["metrics"], "rows": rows, "seconds": _wall_seconds(path)}
+
+
+def _wall_seconds(path):
+    metrics = path / METRICS
+    try:
+        return json.loads(metrics.read_text()).get("total_seconds") if metrics.is_file() else None
+    except ValueError:  # a broken metrics.json does not stop the aggregation
+        return None
+
+
+def _seconds(plan, cells):
+    """`{variant: {"mean", "min", "max", "seeds": {seed: seconds}}}` over the cells that recorded one."""
+    out = {}
+    for variant in plan.variants:
+        seeds = {s: cells[(variant.label, s)]["seconds"] for s in plan.seeds if (variant.label, s) in cells}
+        seeds = {s: v for s, v in seeds.items() if v is not None}
+        values = list(seeds.values())
+        out[variant.label] = {
+            "mean": float(np.mean(values)) if values else None,
+            "min": min(values, default=None),
+            "max": max(values, default=None),
+            "seeds": seeds,
+        }
+    return out
 
 
 def _scores(plan, cells, languages, targets, metric):
@@ -152,6 +178,7 @@ def study_report(directory, samples=1000):
         "bootstrap_samples": samples,
         "scores": {m: _scores(plan, cells, languages, targets, m) for m in metric_names},
         "differences": _differences(plan, cells, languages, targets, metric_names, samples),
+        "seconds": _seconds(plan, cells),
     }
     (directory / "study.json").write_text(json.dumps(summary, indent=2) + "\n")
     _write_csv(summary, directory / "study.csv")
@@ -225,7 +252,21 @@ def format_markdown(summary):
             "which does not split into per-example terms)."
         )
         out += [markdown_table(["language", *summary["differences"]], rows), "", note, ""]
+    out += _wall_time_section(summary.get("seconds", {}))
     return "\n".join(out)
+
+
+def _wall_time_section(seconds):
+    """Wall time per run of each variant (data loading, any pretraining, training, evaluation)."""
+    rows = [
+        [variant, f"{entry['mean']:,.0f}", f"{entry['min']:,.0f}-{entry['max']:,.0f}", str(len(entry["seeds"]))]
+        for variant, entry in seconds.items()
+        if entry["mean"] is not None
+    ]
+    if not rows:
+        return []
+    note = "Seconds per run (metrics.json total_seconds; a resumed run counts from its resume)."
+    return ["## Wall time", "", markdown_table(["variant", "mean s", "range s", "runs"], rows), "", note, ""]
 
 
 def _write_csv(summary, path):

@@ -122,7 +122,7 @@ def test_paired_bootstrap_intervals_by_enumeration():
 # === Aggregation of run directories written here ===
 
 
-def _write_cell(path, rows, recipe=None):
+def _write_cell(path, rows, recipe=None, seconds=None):
     report = Report(
         [LanguageResult(lang, role, "test", len(o["ids"]), study_stats.score(o), o) for lang, role, o in rows],
         ["accuracy", "macro_f1"],
@@ -131,6 +131,8 @@ def _write_cell(path, rows, recipe=None):
     report.write(path)
     if recipe is not None:
         recipe.to_json(path / "recipe.json")
+    if seconds is not None:
+        (path / "metrics.json").write_text(json.dumps({"total_seconds": seconds}))
 
 
 def test_named_variants_are_columns_and_combine_with_vary():
@@ -180,6 +182,7 @@ BASELINE = {
 }
 VARIANT = {0: {"a": [1, 1, 1, 0], "b": [1, 1, 0, 0]}, 1: {"a": [1, 1, 1, 1], "b": [1, 1, 0, 0]}}
 SOURCE = [1, 1, 1, 0, 1]
+SECONDS_BASELINE, SECONDS_VARIANT = {0: 100.0, 1: 110.0, 2: 150.0}, {0: 200.0}  # variant seed 1: no metrics.json
 
 
 @pytest.fixture
@@ -187,10 +190,10 @@ def synthetic_study(tmp_path):
     """seeds 0-2, baseline finished on every seed, the variant on seeds 0 and 1 only."""
     plan = studies.make_plan("demo", "0,1,2", ["train.perturbation=none,random"], check=False)
     (tmp_path / studies.PLAN_FILE).write_text(json.dumps(plan.to_dict()))
-    for variant, grid in zip(plan.variants, (BASELINE, VARIANT)):
+    for variant, grid, seconds in zip(plan.variants, (BASELINE, VARIANT), (SECONDS_BASELINE, SECONDS_VARIANT)):
         for seed, by_language in grid.items():
             rows = [("src", "source", _seq(SOURCE))] + [(k, "target", _seq(v)) for k, v in by_language.items()]
-            _write_cell(tmp_path / variant.directory / f"seed{seed}", rows)
+            _write_cell(tmp_path / variant.directory / f"seed{seed}", rows, seconds=seconds.get(seed))
     return tmp_path
 
 
@@ -227,6 +230,14 @@ def test_study_report_means_stds_and_paired_differences(synthetic_study):
         assert (synthetic_study / name).is_file()
     markdown = (synthetic_study / "study.md").read_text()
     assert "66.67 ± 14.43 (n=3)" in markdown and "+18.75 [" in markdown
+    assert summary["seconds"][base] == {"mean": 120.0, "min": 100.0, "max": 150.0, "seeds": SECONDS_BASELINE}
+    assert summary["seconds"][var]["mean"] == 200.0 and summary["seconds"][var]["seeds"] == {0: 200.0}
+    wall_time = markdown.split("## Wall time")[1]
+    assert [c.strip() for c in wall_time.split("| perturbation=none")[1].split("\n")[0].split("|")[1:4]] == [
+        "120",
+        "100-150",
+        "3",
+    ]
 
 
 def test_report_command_aggregates_without_training(synthetic_study):
