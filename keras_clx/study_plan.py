@@ -56,4 +56,7 @@ def load_plan(directory):
     path = pathlib.Path(directory) / PLAN_FILE
     if not path.is_file():
         raise ClxError(f"{directory} holds no study ({PLAN_FILE} is missing)")
-    return StudyPlan.from_dict(json.loads(path.read_text()))
+    try:
+        return StudyPlan.from_dict(json.loads(path.read_text()))
+    except (ValueError, TypeError, KeyError) as error:  # not JSON, or not a plan's fields
+        raise ClxError(f"{path}: not a study plan written by keras-clx ({type(error).__name__}: {error})") from None

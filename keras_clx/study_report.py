@@ -31,22 +31,24 @@ def read_cell(path):
     path = pathlib.Path(path)
     if not (path / "report.json").is_file():
         return None
-    report = json.loads((path / "report.json").read_text())
-    if (path / MANIFEST).is_file():  # leave-one-out: each target's outcomes live in its sub-run
-        manifest = json.loads((path / MANIFEST).read_text())
-        files = {t: path / entry["directory"] / outcomes_file() for t, entry in manifest.items()}
-    else:
-        files = {row["language"]: path / outcomes_file() for row in report["languages"]}
+    try:
+        report = json.loads((path / "report.json").read_text())
+        if (path / MANIFEST).is_file():  # leave-one-out: each target's outcomes live in its sub-run
+            manifest = json.loads((path / MANIFEST).read_text())
+            files = {t: path / entry["directory"] / outcomes_file() for t, entry in manifest.items()}
+        else:
+            files = {row["language"]: path / outcomes_file() for row in report["languages"]}
+        rows = {row["language"]: {"role": row["role"], "metrics": row["metrics"]} for row in report["languages"]}
+        metric_names = report["metrics"]
+    except (ValueError, TypeError, KeyError) as error:  # not JSON, or not a report's fields
+        raise ClxError(
+            f"{path / 'report.json'}: not a report written by keras-clx ({type(error).__name__}: {error}); "
+            "delete the cell's directory to run it again"
+        ) from None
     cache = {f: read_outcomes(f) for f in set(files.values()) if f.is_file()}
-    rows = {
-        row["language"]: {
-            "role": row["role"],
-            "metrics": row["metrics"],
-            "outcomes": cache.get(files.get(row["language"]), {}).get(row["language"]),
-        }
-        for row in report["languages"]
-    }
-    return {"metric_names": report["metrics"], "rows": rows, "seconds": _wall_seconds(path)}
+    for language, row in rows.items():
+        row["outcomes"] = cache.get(files.get(language), {}).get(language)
+    return {"metric_names": metric_names, "rows": rows, "seconds": _wall_seconds(path)}
 
 
 def _wall_seconds(path):

@@ -247,6 +247,22 @@ def test_report_command_aggregates_without_training(synthetic_study):
     assert json.loads((synthetic_study / "study.json").read_text())["bootstrap_samples"] == 200
 
 
+@pytest.mark.parametrize(
+    "file, text, message",
+    [
+        ("perturbation=none/seed1/report.json", '{"broken', "seed1/report.json: not a report written by keras-clx"),
+        ("perturbation=none/seed1/report.json", "{}", "KeyError: 'languages'"),
+        ("plan.json", "garbage", "plan.json: not a study plan written by keras-clx"),
+    ],
+)
+def test_a_damaged_study_file_is_one_line_naming_it(synthetic_study, file, text, message):
+    (synthetic_study / file).write_text(text)
+    result = CliRunner().invoke(main, ["study", "--report", str(synthetic_study)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def test_leave_one_out_token_cells_read_outcomes_from_sub_runs(tmp_path):
     plan = studies.make_plan("semeval_iw_multisource", "0", ["train.instance_weighting=none,cosine"], check=False)
     plan.primary_metric = "f1"
