@@ -2,7 +2,7 @@
 # The studies behind docs/results.md: real data from $CLX_DATA_DIR, small from-scratch
 # encoders, 3 seeds. Each study resumes where it stopped; `keras-clx study --report DIR`
 # re-aggregates one. Usage: tools/results_studies.sh [umsab|mtod|semeval_polarity|semeval_targets|umsab_defaults|mtod_cs|semeval_cs|
-#   pretrain_mtod|pretrain_semeval] ...
+#   pretrain_mtod|pretrain_semeval|pretrain_polarity] ...
 set -euo pipefail
 OUT=${OUT:-studies}
 SEEDS=${SEEDS:-0,1,2}
@@ -17,7 +17,7 @@ study() {  # name recipe [keras-clx study options...]
   keras-clx study "$recipe" --seeds "$SEEDS" --out "$OUT/$name" "$@"
 }
 
-for which in ${@:-umsab mtod semeval_polarity semeval_targets umsab_defaults mtod_cs semeval_cs pretrain_mtod pretrain_semeval}; do
+for which in ${@:-umsab mtod semeval_polarity semeval_targets umsab_defaults mtod_cs semeval_cs pretrain_mtod pretrain_semeval pretrain_polarity}; do
   case $which in
     umsab|mtod)
       recipe=recipes/$which.py
@@ -60,6 +60,12 @@ for which in ${@:-umsab mtod semeval_polarity semeval_targets umsab_defaults mto
         --variant "vanilla:" --variant "pretrain: model.pretrain.enabled=true" \
         --variant "pretrain+cs: model.pretrain.enabled=true $PRE_CS" \
         --variant "pretrain+cs+adversarial: model.pretrain.enabled=true $PRE_CS $ADV" ;;
+    pretrain_polarity)  # a sentence task, where self-training applies (it does not to opinion targets)
+      study pretrain_polarity recipes/semeval_iw.py --set data.task=sequence --set train.instance_weighting=none \
+        --set model.backbone=bert_tiny --set model.pretrain.epochs=4 --set model.pretrain.learning_rate=1e-3 \
+        --variant "vanilla:" --variant "code-switch: train.code_switch.enabled=true" \
+        --variant "pretrain: model.pretrain.enabled=true" --variant "pretrain+cs: model.pretrain.enabled=true $PRE_CS" \
+        --variant "pretrain+cs+adv+st: model.pretrain.enabled=true $PRE_CS $ADV $ST" ;;
     *) echo "unknown study $which" >&2; exit 2 ;;
   esac
 done
