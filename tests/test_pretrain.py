@@ -217,3 +217,21 @@ def test_code_switched_copies_join_the_pretraining_text(tmp_path):
     assert recipe_texts(recipe, corpus)["source>switched"] == switched  # seeded
     recipe.model.pretrain.code_switch_copies = 0
     assert "source>switched" not in recipe_texts(recipe, corpus)
+
+
+def test_several_processes_are_refused_outside_fit(tmp_path, monkeypatch):
+    import keras
+
+    monkeypatch.setenv("KERAS_DISTRIBUTION_JOB_ADDRESSES", "127.0.0.1:1")
+    monkeypatch.setenv("KERAS_DISTRIBUTION_NUM_PROCESSES", "2")
+    monkeypatch.setenv("KERAS_DISTRIBUTION_PROCESS_ID", "0")
+    monkeypatch.setenv(
+        "TF_CONFIG",
+        json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}}),
+    )
+    result = CliRunner().invoke(main, ["--quiet", "pretrain", "recipes/demo.py", "--out", str(tmp_path / "p")])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1
+    if keras.backend.backend() != "torch":  # torch refuses several processes first
+        assert "keras-clx pretrain runs in one process" in result.output
+    assert not (tmp_path / "p").exists()

@@ -1,11 +1,13 @@
-"""Trains a dropout-free tiny classifier on one device and data-parallel; prints losses as JSON.
+"""Trains a dropout-free tiny classifier (and masked-LM pretraining) on one device and
+data-parallel; prints losses as JSON.
 
     XLA_FLAGS=--xla_force_host_platform_device_count=2 KERAS_BACKEND=jax \
         python tools/data_parallel_check.py
     KERAS_BACKEND=tensorflow python tools/data_parallel_check.py --devices 2
 
-For each method (vanilla, adversarial, instance-weighted) the same seed, data and
-initial weights train once without and once with `train.distribution=data_parallel`;
+For each method (vanilla, adversarial, instance-weighted fine-tuning; masked-LM
+pretraining through `keras_clx.pretrain`) the same seed, data and initial weights train
+once without and once with `train.distribution=data_parallel`;
 the output holds both loss curves and the largest relative difference. Used by
 `tests/training/test_distribution.py`; a fresh process is needed because the device
 count is fixed when JAX or TensorFlow starts.
@@ -15,7 +17,7 @@ import argparse
 import json
 import os
 
-METHODS = ("vanilla", "adversarial", "weighted")
+METHODS = ("vanilla", "adversarial", "weighted", "masked_lm")
 
 
 def train(setting, method, steps, batch=16):
@@ -49,6 +51,40 @@ def train(setting, method, steps, batch=16):
     return distribution.replicas, history.history["loss"]
 
 
+def pretrain(setting, steps, batch=16):
+    """Masked-LM pretraining of a dropout-free tiny BERT on demo text; `(replicas, losses)`."""
+    import tempfile
+
+    import keras
+
+    from keras_clx.data.demo import make_demo_corpus
+    from keras_clx.pretraining import masked_lm
+    from keras_clx.recipes import Recipe
+    from keras_clx.training.distribution import DataParallel
+
+    corpus = make_demo_corpus(train_size=64, dev_size=8, test_size=8, unlabeled_size=64)
+    texts = {"source": [e.text for e in corpus.train], "near": [e.text for e in corpus.unlabeled("near")]}
+    recipe = Recipe()
+    recipe.model.backbone, recipe.model.sequence_length, recipe.model.vocabulary_size = "bert_tiny", 16, 300
+    recipe.train.distribution = setting
+    recipe.model.pretrain.batch_size, recipe.model.pretrain.epochs = batch, 2
+    recipe.model.pretrain.steps_per_epoch, recipe.model.pretrain.learning_rate = steps, 1e-2
+    build = masked_lm.build_backbone
+
+    def without_dropout(*args, **kwargs):
+        backbone, preprocessor = build(*args, **kwargs)
+        return type(backbone).from_config({**backbone.get_config(), "dropout": 0.0}), preprocessor
+
+    masked_lm.build_backbone = without_dropout
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            keras.utils.set_random_seed(0)
+            result = masked_lm.pretrain(recipe, out, texts=texts, verbose=0)
+    finally:
+        masked_lm.build_backbone = build
+    return DataParallel(setting, batch).replicas, [epoch["loss"] for epoch in result.losses]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--devices", type=int, default=2, help="logical CPU devices (TensorFlow)")
@@ -62,8 +98,9 @@ def main():
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.devices)
     results = {}
     for method in args.methods:
-        _, single = train("none", method, args.steps)
-        replicas, parallel = train("data_parallel", method, args.steps)
+        run = pretrain if method == "masked_lm" else lambda setting, steps: train(setting, method, steps)
+        _, single = run("none", args.steps)
+        replicas, parallel = run("data_parallel", args.steps)
         difference = max(abs(a - b) / abs(a) for a, b in zip(single, parallel))
         results[method] = {
             "replicas": replicas,

@@ -1,5 +1,6 @@
-"""Trains the tiny demo twice through `keras_clx.fit` (adversarial; one self-training round,
-whose round 0 is plain fine-tuning), data-parallel, into OUT/adversarial, OUT/self_training.
+"""Trains the tiny demo three times through `keras_clx.fit` (adversarial; one self-training round,
+whose round 0 is plain fine-tuning; masked-LM pretraining chained before fine-tuning),
+data-parallel, into OUT/adversarial, OUT/self_training, OUT/pretrained.
 
 Started once per process of a multi-process run (the environment says which:
 `KERAS_DISTRIBUTION_*` for JAX, `TF_CONFIG` for TensorFlow), or alone with `--devices 2`
@@ -22,6 +23,15 @@ RUNS = {
         "train.self_training.enabled=true",
         "train.self_training.max_rounds=1",
         "train.self_training.k_per_class=3",
+        "train.epoch_eval=false",
+    ],
+    "pretrained": [
+        "model.pretrain.enabled=true",
+        "model.pretrain.epochs=2",
+        "model.pretrain.steps_per_epoch=4",
+        "model.pretrain.learning_rate=1e-2",
+        "model.pretrain.batch_size=16",
+        "model.pretrain.max_heldout=5",
         "train.epoch_eval=false",
     ],
 }

@@ -21,6 +21,7 @@ import keras_hub
 from keras_clx.models.backbones import backbone_family
 from keras_clx.models.dropout import use_fast_dropout
 from keras_clx.training import steps
+from keras_clx.training.distribution import ReplicatedPredictions
 from keras_clx.training.losses import SmoothedSparseCrossentropy, smoothed_crossentropy
 
 
@@ -40,7 +41,7 @@ class _EmbeddingPath:
         self.encode = keras.Model([cut, *others], backbone.output)
 
 
-class CrossLingualClassifier(keras_hub.models.Task):
+class CrossLingualClassifier(ReplicatedPredictions, keras_hub.models.Task):
     """Base of the sequence and token classifiers.
 
     Subclasses build their layers, then call `_build(backbone, preprocessor, **kwargs)`,
@@ -148,21 +149,6 @@ class CrossLingualClassifier(keras_hub.models.Task):
         logs, state = out if keras.backend.backend() == "jax" else (out, None)
         logs = {k: v for k, v in logs.items() if k not in transfer.trackers}
         return (logs, state) if keras.backend.backend() == "jax" else logs
-
-    def predict_step(self, *args):
-        # JAX under a distribution: the outputs leave the step replicated on every device, so
-        # each process holds all rows (batch-sharded outputs of several processes cannot be read
-        # as one NumPy array). Elsewhere Keras's step as is.
-        outputs = super().predict_step(*args)
-        distribution = keras.distribution.distribution()
-        if keras.backend.backend() != "jax" or distribution is None:
-            return outputs
-
-        def replicate(x):
-            layout = keras.distribution.TensorLayout([None] * len(x.shape), distribution.device_mesh)
-            return keras.distribution.distribute_tensor(x, layout)
-
-        return keras.tree.map_structure(replicate, outputs)
 
     @property
     def metrics(self):

@@ -33,6 +33,8 @@ from keras_clx.models.backbones import backbone_family, build_backbone
 from keras_clx.pretraining.masking import mask_tokens
 from keras_clx.pretraining.sampling import sample_epoch, sampling_rates
 from keras_clx.pretraining.texts import recipe_texts, split_heldout
+from keras_clx.training import processes
+from keras_clx.training.distribution import DataParallel, ReplicatedPredictions
 
 STATE_FILE = "state.json"
 REPORT_FILE = "pretrain.json"
@@ -79,10 +81,19 @@ def read_state(directory):
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+class BertMaskedLM(ReplicatedPredictions, keras_hub.models.BertMaskedLM):
+    """keras-hub's BERT masked-LM, whose predictions every process can read."""
+
+
+class XLMRobertaMaskedLM(ReplicatedPredictions, keras_hub.models.XLMRobertaMaskedLM):
+    """keras-hub's XLM-R masked-LM, whose predictions every process can read."""
+
+
 def masked_lm_model(backbone):
     """The keras-hub masked-LM task over `backbone` (no preprocessor: ids in, logits out)."""
-    cls = keras_hub.models.BertMaskedLM if backbone_family(backbone) == "bert" else keras_hub.models.XLMRobertaMaskedLM
-    return cls(backbone, preprocessor=None)
+    if backbone_family(backbone) == "bert":
+        return BertMaskedLM(backbone, preprocessor=None, name="bert_masked_lm")
+    return XLMRobertaMaskedLM(backbone, preprocessor=None, name="xlm_roberta_masked_lm")
 
 
 def tokenize(preprocessor, texts, batch_size=256):
@@ -157,9 +168,21 @@ def _compile(model, config, total_steps, jit_compile):
     )
 
 
-def masked_accuracy(model, x, labels, weights, batch_size=64):
-    """Share of masked tokens predicted exactly."""
-    logits = model.predict(x, batch_size=batch_size, verbose=0)
+def _batches(data, batch_size, distribution):
+    """`data` (arrays, or a tuple of them) as tf.data batches in order, as fine-tuning feeds the
+    replicas (TensorFlow replicas get integer padding masks)."""
+    import tensorflow as tf
+
+    return distribution.cast_masks(tf.data.Dataset.from_tensor_slices(data).batch(batch_size))
+
+
+def masked_accuracy(model, x, labels, weights, distribution, per_replica=32):
+    """Share of masked tokens predicted exactly. The rows are padded to whole batches (one
+    compiled shape; every batch divides across the replicas) and the padding dropped."""
+    count, batch = len(labels), per_replica * distribution.replicas
+    pad = -count % batch
+    x = {key: np.concatenate([v, np.repeat(v[:1], pad, axis=0)]) for key, v in x.items()}
+    logits = model.predict(_batches(x, batch, distribution), verbose=0)[:count]
     hits = (np.argmax(logits, axis=-1) == labels) * weights
     return float(hits.sum() / max(weights.sum(), 1.0))
 
@@ -189,6 +212,12 @@ def pretrain(recipe, out_dir, texts=None, resume=False, overwrite=False, verbose
     """
     started = time.time()
     config, seed = recipe.model.pretrain, recipe.train.seed
+    if not processes.current().several and processes.from_environment(keras.backend.backend(), "data_parallel").several:
+        raise ClxError(
+            "keras-clx pretrain runs in one process (data-parallel over its devices with "
+            "train.distribution=data_parallel); the environment describes several (KERAS_DISTRIBUTION_*, "
+            "TF_CONFIG): to pretrain across processes, chain it in fit with --set model.pretrain.enabled=true"
+        )
     if texts is None:
         texts = recipe_texts(recipe, load_corpus(recipe.data, seed=seed))
     texts = {lang: items for lang, items in texts.items() if items}
@@ -201,81 +230,81 @@ def pretrain(recipe, out_dir, texts=None, resume=False, overwrite=False, verbose
     state = _prepare_dir(out, read_state(out), fprint, resume, overwrite)
     checkpoints = out / "checkpoints"
     train_texts, heldout = split_heldout(texts, config.heldout_fraction, config.max_heldout, seed)
-
-    keras.utils.set_random_seed(seed)
-    length = recipe.model.sequence_length
-    if state:
-        backbone, preprocessor = build_backbone(str(checkpoints / "initial"), sequence_length=length)
-    else:
-        everything = [t for lang in sorted(texts) for t in texts[lang]]
-        backbone, preprocessor = build_backbone(
-            recipe.model.backbone,
-            texts=everything,
-            sequence_length=length,
-            vocabulary_size=recipe.model.vocabulary_size,
+    distribution = DataParallel(recipe.train.distribution, config.batch_size, "model.pretrain.batch_size")
+    if distribution.enabled:
+        log(f"pretraining distribution: {distribution.describe()}", verbose)
+    with distribution.scope():
+        keras.utils.set_random_seed(seed)
+        length = recipe.model.sequence_length
+        if state:
+            backbone, preprocessor = build_backbone(str(checkpoints / "initial"), sequence_length=length)
+        else:
+            everything = [t for lang in sorted(texts) for t in texts[lang]]
+            backbone, preprocessor = build_backbone(
+                recipe.model.backbone,
+                texts=everything,
+                sequence_length=length,
+                vocabulary_size=recipe.model.vocabulary_size,
+            )
+            checkpoints.mkdir(parents=True, exist_ok=True)
+            backbone.save_to_preset(str(checkpoints / "initial"))
+            preprocessor.save_to_preset(str(checkpoints / "initial"))
+        model = masked_lm_model(backbone)
+        masker = _Masker(backbone, preprocessor, config.mask_rate)
+        languages = sorted(train_texts)
+        arrays = {lang: tokenize(preprocessor, train_texts[lang]) for lang in languages}
+        # Before training: reseeding TF (each epoch) loses a SentencePiece tokenizer's TF resource.
+        heldout_arrays = {lang: tokenize(preprocessor, items) for lang, items in sorted(heldout.items()) if items}
+        counts = {lang: len(train_texts[lang]) for lang in languages}
+        rates = sampling_rates(counts, config.alpha)
+        batch = config.batch_size
+        steps = config.steps_per_epoch or max(1, math.ceil(sum(counts.values()) / batch))
+        _compile(model, config, steps * config.epochs, recipe.train.jit_compile)
+        first = 0
+        if state:
+            model.optimizer.build(model.trainable_variables)
+            model.load_weights(checkpoints / state["weights"])
+            first = state["epoch"]
+            log(f"pretraining: resuming after epoch {first}", verbose)
+        log(
+            f"pretraining {recipe.model.backbone} ({backbone.count_params():,} parameters) on "
+            + ", ".join(f"{lang} {counts[lang]:,} texts (p={rates[lang]:.3f})" for lang in languages)
+            + f"; {config.epochs} epochs of {steps} steps, alpha {config.alpha}",
+            verbose,
         )
-        checkpoints.mkdir(parents=True, exist_ok=True)
-        backbone.save_to_preset(str(checkpoints / "initial"))
-        preprocessor.save_to_preset(str(checkpoints / "initial"))
-    model = masked_lm_model(backbone)
-    masker = _Masker(backbone, preprocessor, config.mask_rate)
-    languages = sorted(train_texts)
-    arrays = {lang: tokenize(preprocessor, train_texts[lang]) for lang in languages}
-    # Before training: reseeding TF (each epoch) loses a SentencePiece tokenizer's TF resource.
-    heldout_arrays = {lang: tokenize(preprocessor, items) for lang, items in sorted(heldout.items()) if items}
-    counts = {lang: len(train_texts[lang]) for lang in languages}
-    rates = sampling_rates(counts, config.alpha)
-    batch = config.batch_size
-    steps = config.steps_per_epoch or max(1, math.ceil(sum(counts.values()) / batch))
-    _compile(model, config, steps * config.epochs, recipe.train.jit_compile)
-    first = 0
-    if state:
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(checkpoints / state["weights"])
-        first = state["epoch"]
-        log(f"pretraining: resuming after epoch {first}", verbose)
-    log(
-        f"pretraining {recipe.model.backbone} ({backbone.count_params():,} parameters) on "
-        + ", ".join(f"{lang} {counts[lang]:,} texts (p={rates[lang]:.3f})" for lang in languages)
-        + f"; {config.epochs} epochs of {steps} steps, alpha {config.alpha}",
-        verbose,
-    )
 
-    losses = list(state.get("losses", [])) if state else []
-    last = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
-    for epoch in range(first, last):
-        rng = np.random.default_rng([seed, 1, epoch])
-        chosen, indices = sample_epoch(counts, rates, steps * batch, rng)
-        rows = {
-            key: np.stack([arrays[languages[c]][key][i] for c, i in zip(chosen, indices)])
-            for key in arrays[languages[0]]
-        }
-        x, y, w = masker(rows, rng)
-        seeding = _reset_seed_generators(model, seed, epoch)
-        log(f"pretraining epoch {epoch + 1}/{config.epochs}", verbose)
-        history = model.fit(
-            x,
-            y,
-            sample_weight=w,
-            batch_size=batch,
-            epochs=epoch + 1,
-            initial_epoch=epoch,
-            shuffle=False,
-            verbose=min(verbose, 2),
-            callbacks=[seeding],
-        )
-        losses.append({k: float(v[-1]) for k, v in history.history.items()})
-        _save_checkpoint(model, checkpoints, epoch + 1, fprint, losses)
+        losses = list(state.get("losses", [])) if state else []
+        last = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
+        for epoch in range(first, last):
+            rng = np.random.default_rng([seed, 1, epoch])
+            chosen, indices = sample_epoch(counts, rates, steps * batch, rng)
+            rows = {
+                key: np.stack([arrays[languages[c]][key][i] for c, i in zip(chosen, indices)])
+                for key in arrays[languages[0]]
+            }
+            x, y, w = masker(rows, rng)
+            seeding = _reset_seed_generators(model, seed, epoch)
+            log(f"pretraining epoch {epoch + 1}/{config.epochs}", verbose)
+            history = model.fit(
+                _batches((x, y, w), batch, distribution),
+                epochs=epoch + 1,
+                initial_epoch=epoch,
+                shuffle=False,
+                verbose=min(verbose, 2),
+                callbacks=[seeding],
+            )
+            losses.append({k: float(v[-1]) for k, v in history.history.items()})
+            _save_checkpoint(model, checkpoints, epoch + 1, fprint, losses)
 
-    complete = last >= config.epochs
-    accuracy = {}
-    if complete:
-        for i, lang in enumerate(sorted(heldout)):
-            if lang in heldout_arrays:
-                x, y, w = masker(heldout_arrays[lang], np.random.default_rng([seed, 2, i]))
-                accuracy[lang] = masked_accuracy(model, x, y, w)
-        backbone.save_to_preset(str(out))
-        preprocessor.save_to_preset(str(out))
+        complete = last >= config.epochs
+        accuracy = {}
+        if complete:
+            for i, lang in enumerate(sorted(heldout)):
+                if lang in heldout_arrays:
+                    x, y, w = masker(heldout_arrays[lang], np.random.default_rng([seed, 2, i]))
+                    accuracy[lang] = masked_accuracy(model, x, y, w, distribution)
+            backbone.save_to_preset(str(out))
+            preprocessor.save_to_preset(str(out))
     result = PretrainResult(out, rates, accuracy, losses, round(time.time() - started, 2), complete)
     report = {
         "backbone": recipe.model.backbone,

@@ -59,11 +59,29 @@ def _jax_data_parallel():
         keras.distribution.set_distribution(previous)
 
 
+class ReplicatedPredictions:
+    """Model mixin: under a JAX distribution `predict_step` leaves its outputs replicated on every
+    device, so each process holds all rows (batch-sharded outputs of several processes cannot be
+    read as one NumPy array). Elsewhere Keras's step as is."""
+
+    def predict_step(self, *args):
+        outputs = super().predict_step(*args)
+        distribution = keras.distribution.distribution()
+        if keras.backend.backend() != "jax" or distribution is None:
+            return outputs
+
+        def replicate(x):
+            layout = keras.distribution.TensorLayout([None] * len(x.shape), distribution.device_mesh)
+            return keras.distribution.distribute_tensor(x, layout)
+
+        return keras.tree.map_structure(replicate, outputs)
+
+
 class DataParallel:
     """What a run needs to train data-parallel: a scope for building and fitting,
     the replica count, and a batch transform for the input pipeline."""
 
-    def __init__(self, setting, batch_size):
+    def __init__(self, setting, batch_size, batch_key="train.batch_size"):
         if setting not in SETTINGS:
             raise ClxError(f"train.distribution must be one of {list(SETTINGS)}, got {setting!r}")
         self.setting = setting
@@ -82,7 +100,7 @@ class DataParallel:
             self._strategy = processes.tf_strategy()
             self.replicas = self._strategy.num_replicas_in_sync
         if batch_size % self.replicas:
-            raise ClxError(f"train.batch_size={batch_size} is not divisible by the {self.replicas} replicas")
+            raise ClxError(f"{batch_key}={batch_size} is not divisible by the {self.replicas} replicas")
         self.per_replica_batch = batch_size // self.replicas
 
     @property

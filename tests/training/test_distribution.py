@@ -1,4 +1,5 @@
-"""Data-parallel training on 2 virtual CPU devices matches single-device training."""
+"""Data-parallel training (fine-tuning and masked-LM pretraining) on 2 virtual CPU devices matches
+single-device training."""
 
 import json
 import os
@@ -35,7 +36,7 @@ def test_data_parallel_matches_single_device_for_every_step():
         return
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(results) == {"vanilla", "adversarial", "weighted"}
+    assert set(results) == {"vanilla", "adversarial", "weighted", "masked_lm"}
     for method, r in results.items():
         assert r["replicas"] == 2, method
         assert r["max_relative_difference"] < TOLERANCE, (method, r)

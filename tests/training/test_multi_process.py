@@ -110,13 +110,13 @@ def _rows(run):
 
 
 @needs_processes
-@pytest.mark.slow  # 3 processes, 2 tiny runs each
+@pytest.mark.slow  # 3 processes, 3 tiny runs each
 def test_two_processes_train_as_one_process_with_two_devices(tmp_path):
     tool = [sys.executable, str(REPO / "tools" / "multi_process_check.py")]
     with _two_processes([*tool, str(tmp_path / "multi")], tmp_path) as started:
         assert _wait(started, 540, tmp_path) == [0, 0], _logs(tmp_path, "p")
     assert list((tmp_path / "tmp").glob("keras-clx-*")) == []  # process 1 staged in a throwaway directory, deleted
-    assert sorted(p.name for p in (tmp_path / "multi").iterdir()) == ["adversarial", "self_training"]
+    assert sorted(p.name for p in (tmp_path / "multi").iterdir()) == ["adversarial", "pretrained", "self_training"]
     single = subprocess.run(
         [*tool, str(tmp_path / "single"), "--devices", "2"],
         cwd=REPO,
@@ -126,7 +126,7 @@ def test_two_processes_train_as_one_process_with_two_devices(tmp_path):
         timeout=540,
     )
     assert single.returncode == 0, single.stderr[-3000:]
-    for name in ("adversarial", "self_training"):  # self-training's round 0: plain fine-tuning steps
+    for name in ("adversarial", "self_training", "pretrained"):  # self-training's round 0: plain fine-tuning
         multi, one = tmp_path / "multi" / name, tmp_path / "single" / name
         a, b = _weights(multi), _weights(one)
         assert a.keys() == b.keys() and a
@@ -135,6 +135,12 @@ def test_two_processes_train_as_one_process_with_two_devices(tmp_path):
         assert difference < TOLERANCE, name
         assert _rows(multi) == _rows(one), name
         assert sorted(p.name for p in multi.iterdir()) == sorted(p.name for p in one.iterdir())
+    pretraining = [json.loads((d / "pretrained" / "pretrain.json").read_text()) for d in (multi, one)]
+    losses = [[epoch["loss"] for epoch in p["epochs"]] for p in pretraining]  # masked-LM loss per epoch
+    assert losses[0] == pytest.approx(losses[1], abs=TOLERANCE) and losses[0][0] != losses[0][-1]
+    accuracy = [p["heldout_masked_accuracy"] for p in pretraining]  # predictions gathered on process 0
+    assert accuracy[0] == pytest.approx(accuracy[1], abs=TOLERANCE) and len(accuracy[0]) == 4
+    multi, one = tmp_path / "multi" / "self_training", tmp_path / "single" / "self_training"
     states = [json.loads((d / "self_training" / "state.json").read_text()) for d in (multi, one)]
     selected = [[(p["id"], p["label"]) for p in state["pseudo_labels"]] for state in states]
     assert selected[0] and selected[0] == selected[1]  # the same pseudo-labels, in the same order
