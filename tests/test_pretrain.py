@@ -3,8 +3,10 @@
 import functools
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import h5py
 import numpy as np
@@ -14,7 +16,7 @@ from click.testing import CliRunner
 from keras_clx.cli import main
 from keras_clx.pretraining.masking import mask_tokens
 from keras_clx.pretraining.sampling import sample_epoch, sampling_rates
-from tests.helpers import tiny_demo_recipe
+from tests.helpers import REPO_ROOT, TINY_OVERRIDES, set_args, tiny_demo_recipe
 
 PRETRAIN = [
     "model.pretrain.epochs=2",
@@ -107,6 +109,40 @@ def test_resumed_pretraining_reaches_the_uninterrupted_weights(pretrained, tiny_
     assert full.keys() == resumed.keys() and any("optimizer" in k for k in full)
     for name in full:
         np.testing.assert_allclose(resumed[name], full[name], atol=1e-6, rtol=0, err_msg=name)
+
+
+@pytest.mark.one_backend  # what a SIGKILL leaves on disk; each backend's resumed numerics: the test above
+def test_pretraining_resumes_after_a_kill_to_the_uninterrupted_weights(tiny_recipe_module, tmp_path):
+    from keras_clx.pretraining import pretrain
+
+    settings = [*PRETRAIN, "model.pretrain.steps_per_epoch=30"]  # 2 epochs: killed in the second
+    reference = pretrain(tiny_recipe_module(*settings), tmp_path / "reference", verbose=0)
+    out = tmp_path / "killed"
+    data = "data.options={'train_size': 96, 'dev_size': 16, 'test_size': 24, 'unlabeled_size': 64}"
+    command = [sys.executable, "-m", "keras_clx.cli", "--quiet", "pretrain", "recipes/demo.py", "--out", str(out)]
+    command += set_args([data, *TINY_OVERRIDES, "eval.batch_size=32", *settings])
+    state = out / "checkpoints" / "state.json"
+    errors = tmp_path / "killed.err"
+    with open(errors, "w") as stderr:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        deadline = time.time() + 300
+        while not (state.is_file() and json.loads(state.read_text())["epoch"] >= 1):
+            assert process.poll() is None and time.time() < deadline, errors.read_text()[-2000:]
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    assert json.loads(state.read_text())["epoch"] == 1 and not (out / "config.json").exists()  # killed mid-run
+    resumed = subprocess.run([*command, "--resume"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    full = _weights(reference.directory / "checkpoints" / "epoch-2.weights.h5")
+    after_kill = _weights(out / "checkpoints" / "epoch-2.weights.h5")
+    assert full.keys() == after_kill.keys()
+    for name in full:
+        np.testing.assert_allclose(after_kill[name], full[name], atol=1e-6, rtol=0, err_msg=name)
+    assert (out / "config.json").is_file()
 
 
 def test_preset_fine_tunes_in_fit_and_loads_in_a_fresh_process(pretrained, tiny_recipe_module, tmp_path):
