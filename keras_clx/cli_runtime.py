@@ -54,15 +54,13 @@ def user_errors(command):
             _exit(" ".join(str(error).splitlines()), getattr(error, "exit_code", 2), processes.current().several)
         except KeyboardInterrupt:
             _exit("interrupted", 130, processes.current().several)
-        except OSError as error:
-            if error.filename is None:
-                raise
-            _exit(f"{error.filename}: {error.strerror or error}", 2, processes.current().several)
         except Exception as error:
             peer = processes.peer_failure(error)
-            if peer is None:
-                raise
-            _exit(str(peer), peer.exit_code, True)
+            if peer is not None:
+                _exit(str(peer), peer.exit_code, True)
+            if isinstance(error, OSError) and error.filename is not None:
+                _exit(f"{error.filename}: {error.strerror or error}", 2, processes.current().several)
+            raise
 
     return wrapper
 

@@ -148,3 +148,31 @@ def test_an_unwritable_out_folder_is_one_line(tmp_path):
     assert result.output.startswith("error: ") and "afile" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert (tmp_path / "afile").read_text() == "not a folder"
+
+
+@pytest.mark.one_backend
+def test_a_peer_failure_is_exit_code_4_and_a_refused_file_exit_code_2(monkeypatch):
+    from keras_clx import cli_runtime
+    from keras_clx.training import processes
+
+    exits = []
+
+    def record_exit(message, code, at_once):
+        exits.append((message, code))
+        raise SystemExit(code)
+
+    monkeypatch.setattr(cli_runtime, "_exit", record_exit)
+    monkeypatch.setattr(processes, "_current", processes.Processes(2, 0, "gloo", "127.0.0.1:1"))
+
+    def failing(error):
+        @cli_runtime.user_errors
+        def command():
+            raise error
+
+        with pytest.raises(SystemExit):
+            command()
+
+    failing(ConnectionResetError("Connection reset by peer"))  # an OSError without a file: the other process
+    failing(PermissionError(13, "Permission denied", "/srv/out"))
+    assert exits[0][1] == 4 and "another process failed" in exits[0][0]
+    assert exits[1] == ("/srv/out: Permission denied", 2)
