@@ -4,6 +4,7 @@ user errors to one `error: ...` line and an exit code."""
 import functools
 import os
 import sys
+import traceback
 import warnings
 
 import click
@@ -41,7 +42,8 @@ def user_errors(command):
     """Turns `ClxError` into one line `error: ...` and its exit code (2 bad input, 3 divergence,
     4 another process of a multi-process run failed); a file the system refuses (unwritable or
     missing folder, full disk) into `error: PATH: reason` and exit code 2; Ctrl-C into
-    `error: interrupted` and exit code 130."""
+    `error: interrupted` and exit code 130. Any other error is a bug: its traceback, exit code 1
+    (in a multi-process run at once, not through the engine's shutdown, which waits for the others)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -60,7 +62,10 @@ def user_errors(command):
                 _exit(str(peer), peer.exit_code, True)
             if isinstance(error, OSError) and error.filename is not None:
                 _exit(f"{error.filename}: {error.strerror or error}", 2, processes.current().several)
-            raise
+            if not processes.current().several:
+                raise
+            traceback.print_exc()
+            _exit(f"process {processes.current().index}: unexpected {type(error).__name__} (traceback above)", 1, True)
 
     return wrapper
 

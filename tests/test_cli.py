@@ -151,7 +151,7 @@ def test_an_unwritable_out_folder_is_one_line(tmp_path):
 
 
 @pytest.mark.one_backend
-def test_a_peer_failure_is_exit_code_4_and_a_refused_file_exit_code_2(monkeypatch):
+def test_a_peer_failure_is_exit_code_4_and_a_refused_file_exit_code_2(monkeypatch, capsys):
     from keras_clx import cli_runtime
     from keras_clx.training import processes
 
@@ -174,5 +174,8 @@ def test_a_peer_failure_is_exit_code_4_and_a_refused_file_exit_code_2(monkeypatc
 
     failing(ConnectionResetError("Connection reset by peer"))  # an OSError without a file: the other process
     failing(PermissionError(13, "Permission denied", "/srv/out"))
+    failing(ValueError("a bug"))  # never through the engine's shutdown, which would wait for the others
     assert exits[0][1] == 4 and "another process failed" in exits[0][0]
     assert exits[1] == ("/srv/out: Permission denied", 2)
+    assert exits[2] == ("process 0: unexpected ValueError (traceback above)", 1)
+    assert "Traceback" in capsys.readouterr().err

@@ -170,7 +170,9 @@ def test_a_dead_process_stops_the_other_and_the_run_resumes(tmp_path):
         str(tmp_path / "run"),
     ]
     fit += [
-        *("--set", 'data.options={"train_size":128,"dev_size":8,"test_size":8,"unlabeled_size":8}'),
+        # 64 steps, so that the kill at step 2 lands in training on a loaded machine too: a process killed
+        # after the run is written fails the survivor's JAX shutdown barrier (a C++ abort, not exit code 4)
+        *("--set", 'data.options={"train_size":1024,"dev_size":8,"test_size":8,"unlabeled_size":8}'),
         *("--set", "model.sequence_length=16", "--set", "model.vocabulary_size=300", "--set", "train.batch_size=16"),
         *("--set", "train.epochs=1", "--set", "train.distribution=data_parallel"),
         *("--set", "train.checkpoint_every_steps=2", "--set", "train.epoch_eval=false"),
